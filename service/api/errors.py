@@ -1,0 +1,40 @@
+"""422 bodies that name every bad field by its full path (``spec.kl.schedule.beta``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+
+def spec_errors(spec: Any) -> list[dict[str, str]]:
+    """The engine's verdict on a spec, fields prefixed with ``spec.``; [] when valid."""
+    from vae_engine.errors import SpecError
+    from vae_engine.spec import parse_spec
+
+    try:
+        parse_spec(spec)
+    except SpecError as exc:
+        return [
+            {"field": "spec" if e["field"] == "<root>" else f"spec.{e['field']}",
+             "message": e["message"]}
+            for e in exc.errors
+        ]
+    return []
+
+
+async def validation_handler(request: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = []
+    spec_in_error = False
+    for e in exc.errors():
+        loc = [str(p) for p in e.get("loc", ()) if p != "body"]
+        field = ".".join(loc) or "body"
+        spec_in_error |= bool(loc) and loc[0] == "spec"
+        errors.append({"field": field, "message": e.get("msg", "invalid")})
+    body = exc.body if isinstance(exc.body, dict) else None
+    if body is not None and "spec" in body and not spec_in_error:
+        # the envelope is bad too: still report every bad field of the spec in one go
+        errors.extend(spec_errors(body["spec"]))
+    return JSONResponse({"detail": errors}, status_code=422)

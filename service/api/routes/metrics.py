@@ -1,0 +1,37 @@
+"""Metric series of a job, downsampled so that spikes survive (bucketed min/max)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from service.api.deps import JobDep, SessionDep
+from service.api.schemas import MetricsOut, Series
+from service.db.metrics import read_series
+
+router = APIRouter(prefix="/api/v1/jobs", tags=["metrics"])
+
+
+@router.get("/{job_id}/metrics", response_model=MetricsOut)
+def get_metrics(
+    job: JobDep,
+    session: SessionDep,
+    keys: Annotated[
+        str | None, Query(description="Comma-separated keys; default all of the job's keys.")
+    ] = None,
+    start_step: Annotated[int | None, Query(ge=0)] = None,
+    end_step: Annotated[int | None, Query(ge=0)] = None,
+    max_points: Annotated[int, Query(ge=2, le=100_000, description="Per key.")] = 500,
+) -> MetricsOut:
+    wanted = (
+        [k for k in (s.strip() for s in keys.split(",")) if k]
+        if keys
+        else sorted((job.latest_metrics or {}).keys())
+    )
+    out = []
+    for key in wanted:
+        s = read_series(session, job.id, key, start_step, end_step, max_points)
+        out.append(Series(key=key, steps=s.steps, values=s.values,
+                          points_in_range=s.points_in_range, downsampled=s.downsampled))
+    return MetricsOut(job_id=job.id, max_points=max_points, series=out)

@@ -1,0 +1,113 @@
+"""The HTTP client behind ``vaelab submit|jobs|status|cancel``, and an SSE reader."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+
+
+def default_user() -> str:
+    try:
+        return os.environ.get("VAELAB_USER") or getpass.getuser()
+    except Exception:  # noqa: BLE001
+        return "anonymous"
+
+
+class ApiError(RuntimeError):
+    def __init__(self, status: int, detail: Any):
+        self.status, self.detail = status, detail
+        if isinstance(detail, list):
+            text = "\n".join(f"  {d.get('field')}: {d.get('message')}" for d in detail)
+            msg = f"HTTP {status}: invalid request\n{text}"
+        else:
+            msg = f"HTTP {status}: {detail}"
+        super().__init__(msg)
+
+
+class Client:
+    def __init__(self, url: str, user: str | None = None, timeout: float = 30.0):
+        self.url = url.rstrip("/")
+        self.http = httpx.Client(
+            base_url=self.url, timeout=timeout,
+            headers={"X-Vaelab-User": user or default_user()},
+        )
+
+    def _json(self, resp: httpx.Response) -> Any:
+        if resp.status_code >= 400:
+            try:
+                detail = resp.json().get("detail")
+            except ValueError:
+                detail = resp.text
+            raise ApiError(resp.status_code, detail)
+        return resp.json()
+
+    def submit(self, spec: dict, priority: int = 0, tags: list[str] | None = None,
+               device: str = "auto") -> dict:
+        body = {"spec": spec, "priority": priority, "tags": tags or [],
+                "resources": {"device": device}}
+        return self._json(self.http.post("/api/v1/jobs", json=body))
+
+    def jobs(self, **filters: Any) -> dict:
+        params = {k: v for k, v in filters.items() if v is not None}
+        return self._json(self.http.get("/api/v1/jobs", params=params))
+
+    def job(self, job_id: str) -> dict:
+        return self._json(self.http.get(f"/api/v1/jobs/{job_id}"))
+
+    def cancel(self, job_id: str) -> dict:
+        return self._json(self.http.post(f"/api/v1/jobs/{job_id}/cancel"))
+
+    def metrics(self, job_id: str, **params: Any) -> dict:
+        params = {k: v for k, v in params.items() if v is not None}
+        return self._json(self.http.get(f"/api/v1/jobs/{job_id}/metrics", params=params))
+
+    def events(self, job_id: str, last_event_id: str | None = None,
+               reconnect: bool = True) -> Iterator[tuple[str, dict, str | None]]:
+        """Yield ``(event, data, id)`` until the ``end`` event; reconnects with
+        ``Last-Event-ID`` after a dropped connection."""
+        while True:
+            headers = {"Accept": "text/event-stream"}
+            if last_event_id:
+                headers["Last-Event-ID"] = last_event_id
+            try:
+                with self.http.stream("GET", f"/api/v1/jobs/{job_id}/events", headers=headers,
+                                      timeout=httpx.Timeout(30.0, read=60.0)) as resp:
+                    if resp.status_code >= 400:
+                        resp.read()
+                        self._json(resp)
+                    for event, data, eid in parse_sse(resp.iter_lines()):
+                        if eid is not None:
+                            last_event_id = eid
+                        yield event, data, eid
+                        if event == "end":
+                            return
+            except (httpx.TransportError, httpx.RemoteProtocolError):
+                if not reconnect:
+                    raise
+                time.sleep(1.0)
+
+
+def parse_sse(lines: Iterator[str]) -> Iterator[tuple[str, dict, str | None]]:
+    event, data, eid = "message", [], None
+    for line in lines:
+        if not line:
+            if data:
+                yield event, json.loads("\n".join(data)), eid
+            event, data, eid = "message", [], None
+            continue
+        if line.startswith(":"):
+            continue
+        name, _, value = line.partition(":")
+        value = value[1:] if value.startswith(" ") else value
+        if name == "event":
+            event = value
+        elif name == "data":
+            data.append(value)
+        elif name == "id":
+            eid = value

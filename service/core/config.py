@@ -1,0 +1,113 @@
+"""Settings from ``VAELAB_*`` environment variables (pydantic-settings).
+
+With nothing set, everything lives under ``./vaelab-data/``: a SQLite database, the
+artifact folder and a server-less Celery broker (kombu's SQLAlchemy transport on its own
+SQLite file). ``VAELAB_ENV=production`` refuses those laptop defaults.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="VAELAB_", extra="ignore")
+
+    env: Literal["dev", "production"] = "dev"
+    data_dir: Path = Field(
+        default=Path("vaelab-data"), description="Folder for the embedded defaults."
+    )
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default sqlite:///<data_dir>/vaelab.db"
+    )
+    broker_url: str | None = Field(
+        default=None,
+        description="Celery broker; default sqla+sqlite:///<data_dir>/broker.db (no server)",
+    )
+    artifact_root: Path | None = Field(
+        default=None, description="Checkpoints, sample grids; default <data_dir>/artifacts"
+    )
+    api_url: str = Field(
+        default="http://127.0.0.1:8000", description="Where the CLI client finds the API."
+    )
+    visibility_timeout_s: int = Field(
+        default=7 * 24 * 3600, ge=60,
+        description="Redis redelivers an unacked message after this; > the longest job.",
+    )
+    heartbeat_interval_s: float = Field(default=5.0, gt=0)
+    reaper_stale_after_s: float = Field(
+        default=60.0, gt=0, description="A running job silent this long is re-enqueued."
+    )
+    reaper_interval_s: float = Field(default=15.0, gt=0)
+    reaper_enabled: bool = Field(default=True, description="Run the reaper in the API process.")
+    max_attempts: int = Field(default=3, ge=1, description="Worker losses before `failed`.")
+    gpu_queue: str = "gpu"
+    cpu_queue: str = "cpu"
+    auto_queue: Literal["gpu", "cpu"] = Field(
+        default="gpu", description="Queue for resources.device=auto."
+    )
+    metric_batch_points: int = Field(default=1000, ge=1)
+    metric_batch_seconds: float = Field(default=2.0, gt=0)
+    cancel_poll_s: float = Field(
+        default=1.0, gt=0, description="How often a worker reads the cancel flag."
+    )
+
+    @model_validator(mode="after")
+    def _production_guard(self) -> Settings:
+        if self.env != "production":
+            return self
+        problems = []
+        if not self.database_url or self.database_url.startswith("sqlite"):
+            problems.append("VAELAB_DATABASE_URL must name a server database (not SQLite)")
+        if not self.broker_url or self.broker_url.startswith(("sqla+", "filesystem", "memory")):
+            problems.append("VAELAB_BROKER_URL must name a broker server (e.g. redis://)")
+        if self.artifact_root is None:
+            problems.append("VAELAB_ARTIFACT_ROOT must be set (a shared volume)")
+        if self.database_url and "postgres:postgres@" in self.database_url:
+            problems.append("VAELAB_DATABASE_URL uses the default postgres password")
+        if problems:
+            raise ValueError("refusing insecure defaults in production: " + "; ".join(problems))
+        return self
+
+    # ---- resolved values
+    @property
+    def db_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'vaelab.db').resolve()}"
+
+    @property
+    def broker(self) -> str:
+        if self.broker_url:
+            return self.broker_url
+        return f"sqla+sqlite:///{(self.data_dir / 'broker.db').resolve()}"
+
+    @property
+    def artifacts(self) -> Path:
+        return (self.artifact_root or self.data_dir / "artifacts").resolve()
+
+    @property
+    def embedded_broker(self) -> bool:
+        return self.broker.startswith("sqla+")
+
+    def queue_for(self, device: str) -> str:
+        if device == "cuda":
+            return self.gpu_queue
+        if device == "cpu":
+            return self.cpu_queue
+        return self.gpu_queue if self.auto_queue == "gpu" else self.cpu_queue
+
+    def ensure_dirs(self) -> None:
+        if not self.database_url or not self.broker_url:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.artifacts.mkdir(parents=True, exist_ok=True)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,204 @@
+"""Job life cycle shared by the API, the worker and the reaper.
+
+Every state change is one conditional UPDATE (compare-and-set on ``status``/``lease``), so
+an API replica, a reaper and a worker racing on the same job cannot both win.
+
+    queued --claim--> running --outcome--> succeeded | failed | cancelled
+       ^                 |
+       +--- reaper ------+   (heartbeat stale; attempts < max_attempts, else failed)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from service.core.config import Settings
+from service.db.models import TERMINAL, Job, JobTag, utcnow
+
+log = logging.getLogger(__name__)
+
+Enqueue = Callable[[Job], None]
+
+
+def spec_hash(spec: dict[str, Any]) -> str:
+    canonical = json.dumps(spec, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def create_job(
+    session: Session,
+    settings: Settings,
+    spec: dict[str, Any],
+    *,
+    owner: str,
+    priority: int = 0,
+    tags: list[str] | None = None,
+    device: str = "auto",
+) -> Job:
+    job = Job(
+        id=uuid.uuid4(),
+        status="queued",
+        name=str(spec.get("name", "vae")),
+        spec=spec,
+        spec_hash=spec_hash(spec),
+        owner=owner,
+        priority=priority,
+        device=device,
+        queue=settings.queue_for(device),
+        attempts=0,
+        step=0,
+        cancel_requested=False,
+    )
+    job.tag_rows = [JobTag(tag=t) for t in sorted(set(tags or []))]
+    session.add(job)
+    session.flush()
+    return job
+
+
+def request_cancel(session: Session, job_id: uuid.UUID) -> Job | None:
+    """Queued → cancelled at once; running → flag for the worker's ``should_stop``."""
+    now = utcnow()
+    session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status == "queued")
+        .values(status="cancelled", cancel_requested=True, finished_at=now, updated_at=now)
+    )
+    session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status == "running")
+        .values(cancel_requested=True, updated_at=now)
+    )
+    session.flush()
+    session.expire_all()
+    return session.get(Job, job_id)
+
+
+def claim(
+    session: Session, job_id: uuid.UUID, lease: str, worker: str, stale_after_s: float
+) -> bool:
+    """Take a job for one attempt: queued, or running with a stale heartbeat (a redelivery
+    after its worker died). False means someone else has it or it is finished."""
+    now = utcnow()
+    stale = now - timedelta(seconds=stale_after_s)
+    claimable = (Job.status == "queued") | (
+        (Job.status == "running") & ((Job.heartbeat_at.is_(None)) | (Job.heartbeat_at < stale))
+    )
+    res = session.execute(
+        update(Job)
+        .where(Job.id == job_id, claimable, Job.cancel_requested.is_(False))
+        .values(
+            status="running", lease=lease, worker=worker, attempts=Job.attempts + 1,
+            heartbeat_at=now, attempt_started_at=now, updated_at=now, error=None,
+        )
+    )
+    if res.rowcount != 1:
+        # a queued job whose cancel flag is set is cancelled, not run
+        session.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.status == "queued", Job.cancel_requested.is_(True))
+            .values(status="cancelled", finished_at=now, updated_at=now)
+        )
+        return False
+    session.execute(
+        update(Job).where(Job.id == job_id, Job.started_at.is_(None)).values(started_at=now)
+    )
+    return True
+
+
+def finish(
+    session: Session, job_id: uuid.UUID, lease: str, status: str, **values: Any
+) -> bool:
+    """Record an outcome if this attempt still holds the lease."""
+    now = utcnow()
+    if status in TERMINAL:
+        values.setdefault("finished_at", now)
+    res = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.lease == lease, Job.status == "running")
+        .values(status=status, updated_at=now, lease=None, **values)
+    )
+    return res.rowcount == 1
+
+
+def reap(session: Session, settings: Settings, enqueue: Enqueue) -> list[tuple[str, str]]:
+    """Re-enqueue running jobs whose heartbeat is stale; fail them after ``max_attempts``.
+
+    Returns ``[(job_id, "requeued" | "failed")]``. Safe to run from several processes.
+    """
+    now = utcnow()
+    stale = now - timedelta(seconds=settings.reaper_stale_after_s)
+    candidates = session.scalars(
+        select(Job).where(Job.status == "running", Job.heartbeat_at < stale)
+    ).all()
+    actions: list[tuple[str, str]] = []
+    for job in candidates:
+        base = update(Job).where(
+            Job.id == job.id, Job.status == "running", Job.lease == job.lease,
+            Job.heartbeat_at < stale,
+        )
+        silent = _seconds(now, job.heartbeat_at)
+        if job.cancel_requested:
+            res = session.execute(base.values(
+                status="cancelled", lease=None, finished_at=now, updated_at=now,
+                error=f"worker lost (no heartbeat for {silent:.0f} s) after a cancel request",
+            ))
+            action = "cancelled"
+        elif job.attempts >= settings.max_attempts:
+            res = session.execute(base.values(
+                status="failed", lease=None, finished_at=now, updated_at=now,
+                error=(f"worker lost: no heartbeat for {silent:.0f} s on attempt "
+                       f"{job.attempts} of {settings.max_attempts}; giving up"),
+            ))
+            action = "failed"
+        else:
+            res = session.execute(base.values(
+                status="queued", lease=None, updated_at=now,
+                error=f"worker lost on attempt {job.attempts} (no heartbeat for "
+                      f"{silent:.0f} s); re-enqueued",
+            ))
+            action = "requeued"
+        if res.rowcount == 1:
+            session.commit()
+            if action == "requeued":
+                session.refresh(job)
+                enqueue(job)
+            log.warning("reaper: job %s %s", job.id, action)
+            actions.append((str(job.id), action))
+    session.commit()
+    return actions
+
+
+def requeue_unfinished(session: Session, enqueue: Enqueue) -> list[str]:
+    """Embedded server start-up: it owns the only worker, so every running job is an orphan
+    of the previous run and every queued job may have lost its message. Re-send them all;
+    a duplicate message is dropped by :func:`claim`."""
+    now = utcnow()
+    session.execute(
+        update(Job).where(Job.status == "running").values(
+            status="queued", lease=None, updated_at=now
+        )
+    )
+    session.commit()
+    jobs = session.scalars(select(Job).where(Job.status == "queued").order_by(Job.created_at))
+    ids = []
+    for job in jobs.all():
+        enqueue(job)
+        ids.append(str(job.id))
+    return ids
+
+
+def _seconds(now: datetime, then: datetime | None) -> float:
+    if then is None:
+        return float("inf")
+    if then.tzinfo is None:
+        then = then.replace(tzinfo=now.tzinfo)
+    return (now - then).total_seconds()

@@ -1,0 +1,67 @@
+"""The FastAPI application factory.
+
+``uvicorn --factory service.main:create_app`` (or ``vaelab api`` / ``vaelab serve``). Start-up
+refuses an un-migrated database, naming the command to run. Importing this module does not
+import torch: only ``vae_engine.spec`` (pydantic + yaml) is used, inside the handlers.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+
+from service.api.errors import validation_handler
+from service.api.routes import events, health, jobs, metrics, schemes
+from service.core.config import Settings, get_settings
+from service.db.models import Job
+
+log = logging.getLogger("vaelab.api")
+
+API_DESCRIPTION = """Train variational autoencoders on the lab's workers.
+
+Submit a TrainSpec to `POST /api/v1/jobs`, follow it on `GET /api/v1/jobs/{id}/events`
+(Server-Sent Events), read its metrics from `GET /api/v1/jobs/{id}/metrics`.
+Identify yourself with the `X-Vaelab-User` header (no authentication; default `anonymous`).
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from service.core.reaper import Reaper
+        from service.db.migrate import NotMigratedError, check
+
+        settings.ensure_dirs()
+        try:
+            check(settings.db_url)
+        except NotMigratedError as exc:
+            log.error("%s", exc)
+            raise SystemExit(f"vaelab: {exc}") from None
+        reaper = None
+        if settings.reaper_enabled:
+            reaper = Reaper(settings, app.state.enqueue)
+            reaper.start()
+        yield
+        if reaper is not None:
+            reaper.stop()
+
+    app = FastAPI(title="vaelab", version="0.1.0", description=API_DESCRIPTION,
+                  lifespan=lifespan)
+    app.state.settings = settings
+
+    def enqueue(job: Job) -> None:
+        from worker.celery_app import enqueue as send
+
+        send(settings, job)
+
+    app.state.enqueue = enqueue
+    app.add_exception_handler(RequestValidationError, validation_handler)
+    for module in (jobs, metrics, events, schemes, health):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,56 @@
+"""Dataset registry and the in-memory form every dataset is loaded into.
+
+A dataset is loaded once into float32 tensors in [0, 1] of shape (N, C, H, W) and moved to
+the training device whole: the training loop indexes tensors, with no per-example Python.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+
+from vae_engine.registry import Registry
+
+
+@dataclass
+class DataBundle:
+    name: str
+    x_train: torch.Tensor  # (N_train, C, H, W) float32 in [0, 1]
+    x_test: torch.Tensor  # (N_test, C, H, W) float32 in [0, 1]
+    factors_train: torch.Tensor | None = None  # (N_train, F) ground-truth factors, if known
+    factors_test: torch.Tensor | None = None  # (N_test, F)
+    factor_names: list[str] = field(default_factory=list)
+    dynamic_binarize: bool = False  # binarize each training batch afresh (see binarize.py)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        c, h, w = self.x_train.shape[1:]
+        return int(c), int(h), int(w)
+
+    @property
+    def n_dims(self) -> int:
+        c, h, w = self.shape
+        return c * h * w
+
+    @property
+    def is_binary(self) -> bool:
+        """True when every training value is exactly 0 or 1 (or dynamic binarization is on)."""
+        if self.dynamic_binarize:
+            return True
+        x = self.x_train
+        return bool(((x == 0) | (x == 1)).all())
+
+    def to(self, device: torch.device | str) -> DataBundle:
+        def mv(t: torch.Tensor | None) -> torch.Tensor | None:
+            return None if t is None else t.to(device)
+
+        return DataBundle(
+            self.name, mv(self.x_train), mv(self.x_test), mv(self.factors_train),
+            mv(self.factors_test), list(self.factor_names), self.dynamic_binarize,
+        )
+
+
+# name -> loader(spec) -> DataBundle (raw values, before binarization)
+DATASETS: Registry[Callable[..., DataBundle]] = Registry("dataset")

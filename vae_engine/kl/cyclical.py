@@ -1,0 +1,68 @@
+"""Cyclical KL annealing (Fu et al. 2019, NAACL), closed form (ENGINE_SPEC section 2.4):
+
+    P = T / n_cycle,  tau = (t mod P) / P,  r = tau / R if tau <= R else 1
+    w = start + (stop - start) * s(r)
+    s(r) = r (linear) | 1 / (1 + exp(-(12 r - 6))) during the ramp, 1 after (sigmoid)
+         | 0.5 - 0.5 cos(pi r) (cosine)
+
+With the defaults start = 0, stop = 1 this is exactly the spec's formula for every shape.
+Differences from the reference code (haofuml/cyclical_annealing ``frange_cycle_*``):
+- it fills a table by stepping v from start to stop and, with R = 1, the last value of
+  each cycle is overwritten by the next cycle's start, so ``stop`` is never reached; the
+  closed form reaches it at the end of each ramp;
+- for the sigmoid and cosine shapes it applies the shape to v in [start, stop] rather than
+  rescaling s(r) to [start, stop]; the two agree for start = 0, stop = 1.
+"""
+
+from __future__ import annotations
+
+import math
+
+from vae_engine.kl.base import SCHEMES, KLScheme
+from vae_engine.kl.sigmoid import logistic
+
+
+def cycle_position(step: int, total_steps: int, n_cycle: int, ratio: float) -> tuple[float, bool]:
+    """(r, ramping): r in [0, 1] the position within the ramp; ramping while tau < R."""
+    period = total_steps / n_cycle
+    tau = math.fmod(step, period) / period
+    if tau <= ratio:
+        return tau / ratio, tau < ratio
+    return 1.0, False
+
+
+def cyclical_weight(
+    step: int, total_steps: int, n_cycle: int = 4, ratio: float = 0.5, shape: str = "linear",
+    start: float = 0.0, stop: float = 1.0,
+) -> float:
+    r, ramping = cycle_position(step, total_steps, n_cycle, ratio)
+    if shape == "linear":
+        s = r
+    elif shape == "sigmoid":
+        s = logistic(12.0 * r - 6.0) if ramping else 1.0
+    elif shape == "cosine":
+        s = 0.5 - 0.5 * math.cos(math.pi * r)
+    else:
+        raise ValueError(f"unknown cyclical shape {shape!r}")
+    return start + (stop - start) * s
+
+
+@SCHEMES.register("cyclical")
+class Cyclical(KLScheme):
+    summary = "KL weight ramps from start to stop n_cycle times (linear, sigmoid or cosine)."
+    paper = (
+        "Fu et al. 2019, Cyclical Annealing Schedule: A Simple Approach to Mitigating KL "
+        "Vanishing (NAACL)"
+    )
+
+    def weight(self, step: int) -> float:
+        s = self.spec
+        return cyclical_weight(
+            step, self.ctx.total_steps, s.n_cycle, s.ratio, s.shape, s.start, s.stop
+        )
+
+    def in_warmup(self, step: int) -> bool:
+        """The ramp of each cycle counts as a warm-up (for NVAE balancing)."""
+        s = self.spec
+        r, ramping = cycle_position(step, self.ctx.total_steps, s.n_cycle, s.ratio)
+        return ramping and r < 1.0

@@ -1,0 +1,52 @@
+"""Dual gradient ascent on beta to a target rate (Peng et al. 2019, "Variational
+Discriminator Bottleneck", eq. 8; seed 001; ENGINE_SPEC section 2.6):
+
+    after each step:  beta <- max(0, beta + alpha_beta * (R - I_c))
+
+R is the batch mean of the rate term the weight multiplies (``stats["rate_term"]``): the
+analytic rate, or the batch-statistics KL with ``kl.estimator: batch_stats`` as in the seed.
+Defaults are the official code's (beta_0 = 0.1, alpha_beta = 1e-5, I_c = 0.1), tuned for a
+discriminator bottleneck; for a VAE set I_c in nats per example and a larger step size.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vae_engine.kl.base import SCHEMES, KLScheme
+
+
+def dual_ascent_step(beta: float, rate: float, target: float, step_size: float) -> float:
+    return max(0.0, beta + step_size * (rate - target))
+
+
+@SCHEMES.register("dual_ascent")
+class DualAscent(KLScheme):
+    summary = "Lagrange multiplier beta updated by dual gradient ascent to hold a target rate."
+    paper = "Peng et al. 2019, Variational Discriminator Bottleneck (ICLR)"
+    stateful = True
+
+    def __init__(self, spec: Any, ctx: Any):
+        super().__init__(spec, ctx)
+        self.beta = float(spec.beta_init)
+        self.error = 0.0  # last R - I_c
+
+    def weight(self, step: int) -> float:
+        return self.beta
+
+    def objective(self, distortion, rate, step):
+        loss, logs = super().objective(distortion, rate, step)
+        logs.update(kl_target=float(self.spec.target_rate), controller_error=self.error)
+        return loss, logs
+
+    def update(self, step: int, stats: dict[str, float]) -> None:
+        rate = float(stats["rate_term"])
+        self.error = rate - self.spec.target_rate
+        self.beta = dual_ascent_step(self.beta, rate, self.spec.target_rate, self.spec.step_size)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"beta": self.beta, "error": self.error}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.beta = float(state["beta"])
+        self.error = float(state["error"])

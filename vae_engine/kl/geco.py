@@ -1,0 +1,100 @@
+"""GECO: a constraint on the distortion (Rezende & Viola 2018, "Taming VAEs", Alg. 1;
+ENGINE_SPEC section 2.9).
+
+Both forms smooth the batch distortion D and compare it with the tolerance kappa
+(nats per example); the multiplier is updated once per step, after the loss.
+
+- ``multiplier`` (Taming VAEs): c = D - kappa, c_ma <- alpha c_ma + (1 - alpha) c
+  (initialised to the first c), lambda <- clamp(lambda * exp(lr * c_ma)); the loss is
+  R + lambda D, i.e. a KL weight w = 1 / lambda relative to D, reported as beta.
+- ``genesis`` (Engelcke et al. 2020, GENESIS ``utils/geco.py``): err_ema <- (1 - alpha) D
+  + alpha err_ema, constraint = kappa - err_ema, beta <- clamp(beta * exp(s * lr *
+  constraint)) with s = speedup while the constraint holds (constraint > 0), else s = 1;
+  the loss is D + beta R.
+
+``geco_constraint`` is logged as the smoothed D - kappa in both forms (> 0: violated).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from vae_engine.kl.base import SCHEMES, KLScheme
+
+_EXP_MAX = 700.0
+
+
+def _clamp(v: float, lo: float, hi: float) -> float:
+    return min(max(v, lo), hi)
+
+
+def geco_multiplier_step(
+    lam: float, c_ma: float | None, distortion: float, kappa: float, alpha: float, lr: float,
+    lo: float = 1e-10, hi: float = 1e10,
+) -> tuple[float, float]:
+    """(new lambda, new c_ma) of the Taming-VAEs multiplier form."""
+    c = distortion - kappa
+    c_ma = c if c_ma is None else alpha * c_ma + (1.0 - alpha) * c
+    lam = _clamp(lam * math.exp(min(lr * c_ma, _EXP_MAX)), lo, hi)
+    return lam, c_ma
+
+
+def geco_genesis_step(
+    beta: float, err_ema: float | None, distortion: float, kappa: float, alpha: float,
+    lr: float, speedup: float, lo: float = 1e-10, hi: float = 1e10,
+) -> tuple[float, float]:
+    """(new beta, new err_ema) of the GENESIS beta form."""
+    err_ema = distortion if err_ema is None else (1.0 - alpha) * distortion + alpha * err_ema
+    constraint = kappa - err_ema
+    rate = speedup * lr if constraint > 0 else lr
+    beta = _clamp(beta * math.exp(min(rate * constraint, _EXP_MAX)), lo, hi)
+    return beta, err_ema
+
+
+@SCHEMES.register("geco")
+class Geco(KLScheme):
+    summary = "Lagrange multiplier holding the distortion at a tolerance kappa."
+    paper = "Rezende & Viola 2018, Taming VAEs (arXiv:1810.00597); GENESIS (ICLR 2020) form"
+    stateful = True
+
+    def __init__(self, spec: Any, ctx: Any):
+        super().__init__(spec, ctx)
+        self.value = float(spec.init)  # lambda (multiplier) or beta (genesis)
+        self.ema: float | None = None  # c_ma (multiplier) or err_ema (genesis)
+
+    def constraint(self) -> float:
+        """Smoothed D - kappa (0 before the first update)."""
+        if self.ema is None:
+            return 0.0
+        return self.ema if self.spec.form == "multiplier" else self.ema - self.spec.kappa
+
+    def weight(self, step: int) -> float:
+        return 1.0 / self.value if self.spec.form == "multiplier" else self.value
+
+    def objective(self, distortion, rate, step):
+        logs = {"beta": self.weight(step), "geco_constraint": self.constraint()}
+        if self.spec.form == "multiplier":
+            logs["geco_lambda"] = self.value
+            return rate + self.value * distortion, logs
+        return distortion + self.value * rate, logs
+
+    def update(self, step: int, stats: dict[str, float]) -> None:
+        s = self.spec
+        d = float(stats["distortion"])
+        if s.form == "multiplier":
+            self.value, self.ema = geco_multiplier_step(
+                self.value, self.ema, d, s.kappa, s.alpha, s.lr, s.clamp_min, s.clamp_max
+            )
+        else:
+            self.value, self.ema = geco_genesis_step(
+                self.value, self.ema, d, s.kappa, s.alpha, s.lr, s.speedup, s.clamp_min,
+                s.clamp_max,
+            )
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"value": self.value, "ema": self.ema}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.value = float(state["value"])
+        self.ema = None if state["ema"] is None else float(state["ema"])

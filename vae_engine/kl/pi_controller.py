@@ -1,0 +1,99 @@
+"""PI controller on beta to a KL set-point (Shao et al. 2020, ControlVAE, eqs. 5-7;
+ENGINE_SPEC section 2.7).
+
+    e_t = v_KL - R_t                    (set-point minus measured batch rate)
+    P_t = K_p / (1 + exp(e_t))
+    I_t = I_{t-1} - K_i e_t             (paper sign; the code stores K_i < 0 and adds)
+    beta_t = clip(P_t + I_t + beta_min, beta_min, beta_max)
+
+Anti-windup. The official image code guards the integrator with
+``if W_k1 < 0 and W_k1 > 1`` which can never be true, so the integral winds up while beta
+sits at a clip and beta then stays pinned long after the error changes sign. Here the
+integral is frozen (I_t = I_{t-1}) whenever the unclipped output with the new integral lies
+outside [beta_min, beta_max] *and* this step's integration pushes it further out: that is
+the spec's "freeze while outside" rule in its conditional-integration form, which cannot
+deadlock when the proportional term alone carries the output across a bound.
+
+Variants: "image" (beta_min = 0, beta_max = 1, fixed set-point) and "disentangling"
+(beta_min = 1, no upper clip, set-point v_t = min(start + step_val * floor(t / step_every),
+C_max) as in the dSprites code). R_t is ``stats["rate_term"]``, the rate the weight
+multiplies. The beta computed from step t's rate applies from step t + 1; before the first
+update beta = beta_min.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from vae_engine.kl.base import SCHEMES, KLScheme
+
+_EXP_MAX = 700.0  # math.exp overflows above ~709
+
+
+def pi_bounds(spec: Any) -> tuple[float, float]:
+    """(beta_min, beta_max) with the variant's defaults filled in."""
+    image = spec.variant == "image"
+    lo = spec.beta_min if spec.beta_min is not None else (0.0 if image else 1.0)
+    hi = spec.beta_max if spec.beta_max is not None else (1.0 if image else math.inf)
+    return float(lo), float(hi)
+
+
+def pi_step(
+    integral: float, error: float, kp: float, ki: float, beta_min: float, beta_max: float
+) -> tuple[float, float]:
+    """One controller step: (new integral, beta)."""
+    p = kp / (1.0 + math.exp(min(error, _EXP_MAX)))
+    d_i = -ki * error
+    raw = p + integral + d_i + beta_min  # unclipped output with the new integral
+    winding = (raw > beta_max and d_i > 0) or (raw < beta_min and d_i < 0)
+    if not winding:
+        integral += d_i
+    beta = min(max(p + integral + beta_min, beta_min), beta_max)
+    return integral, beta
+
+
+@SCHEMES.register("pi_controller")
+class PIController(KLScheme):
+    summary = "PI controller on beta holding the rate at a set-point (image/disentangling)."
+    paper = "Shao et al. 2020, ControlVAE: Controllable Variational Autoencoder (ICML)"
+    stateful = True
+
+    def __init__(self, spec: Any, ctx: Any):
+        super().__init__(spec, ctx)
+        self.beta_min, self.beta_max = pi_bounds(spec)
+        self.beta = self.beta_min
+        self.integral = 0.0
+        self.error = 0.0
+
+    def set_point(self, step: int) -> float:
+        s = self.spec
+        if s.variant == "image":
+            return float(s.target_rate)
+        return min(s.set_point_start + s.step_val * (step // s.step_every), s.target_rate)
+
+    def weight(self, step: int) -> float:
+        return self.beta
+
+    def objective(self, distortion, rate, step):
+        loss, logs = super().objective(distortion, rate, step)
+        logs.update(
+            kl_target=self.set_point(step), controller_error=self.error,
+            controller_integral=self.integral,
+        )
+        return loss, logs
+
+    def update(self, step: int, stats: dict[str, float]) -> None:
+        s = self.spec
+        self.error = self.set_point(step) - float(stats["rate_term"])
+        self.integral, self.beta = pi_step(
+            self.integral, self.error, s.kp, s.ki, self.beta_min, self.beta_max
+        )
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"beta": self.beta, "integral": self.integral, "error": self.error}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.beta = float(state["beta"])
+        self.integral = float(state["integral"])
+        self.error = float(state["error"])

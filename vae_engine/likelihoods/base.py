@@ -1,0 +1,40 @@
+"""Decoder likelihoods p(x|z): the Likelihood base class and its registry.
+
+The decoder emits ``params`` of shape (B, P*C, H, W) where P = ``params_per_dim`` (1 for a
+mean/logit per pixel, 2 when the decoder also predicts a per-pixel log sigma). A likelihood
+turns params and data into a per-example negative log-likelihood summed over all dims
+(ENGINE_SPEC section 1: nats per example) and into the distribution mean shown to users.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from vae_engine.registry import Registry
+
+
+class Likelihood(nn.Module):
+    params_per_dim: int = 1
+
+    def nll(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """-log p(x | params), summed over C, H, W. params (B, P*C, H, W), x (B, C, H, W) -> (B,)"""
+        raise NotImplementedError
+
+    def mean(self, params: torch.Tensor) -> torch.Tensor:
+        """The distribution's mean, (B, C, H, W), clamped to [0, 1] for display."""
+        raise NotImplementedError
+
+    def metrics(self) -> dict[str, float]:
+        """Scalars to log every step (e.g. ``sigma``); empty by default."""
+        return {}
+
+    def data_warnings(self, is_binary: bool) -> list[str]:
+        """Warnings about a mismatch between this likelihood and the data."""
+        return []
+
+
+# kind -> factory(spec) -> Likelihood
+LIKELIHOODS: Registry[Callable[..., Likelihood]] = Registry("likelihood")

@@ -1,0 +1,297 @@
+"""The training loop, written as a recipe: setup -> loop -> evaluate -> checkpoint.
+
+``train(spec, sink, artifacts)`` runs the same way in a notebook, the CLI and a Celery task;
+all I/O goes through the MetricSink and ArtifactWriter passed in (vae_engine.io).
+
+Determinism and exact resume (CPU): the minibatch order of epoch e is a pure function of
+(seed, e); the reparameterisation noise and dynamic binarisation draw from the global torch
+generator, whose state is saved in every checkpoint together with the optimizer and the KL
+scheme's state; evaluation draws from its own generators so it never perturbs training.
+A resumed run therefore replays the uninterrupted run step for step.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from vae_engine.checkpoint import (
+    checkpoint_name, encode_checkpoint, read_checkpoint, restore_optimizer, restore_rng,
+    split_prefix,
+)
+from vae_engine.data import load_dataset
+from vae_engine.data.base import DataBundle
+from vae_engine.data.binarize import binarize_batch
+from vae_engine.errors import NonFiniteLossError, SpecError, VaelabError
+from vae_engine.evaluate import evaluate
+from vae_engine.images import png_bytes, recon_pairs
+from vae_engine.io import ArtifactWriter, MetricSink, dumps
+from vae_engine.kl import KLScheme, SchemeContext, build_scheme, rate_term
+from vae_engine.likelihoods import build_likelihood
+from vae_engine.likelihoods.base import Likelihood
+from vae_engine.models import VAEModel, build_model
+from vae_engine.spec import TrainSpec, parse_spec
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainResult:
+    status: str  # "completed" | "stopped"
+    step: int
+    total_steps: int
+    summary: dict[str, Any] | None
+    last_checkpoint: str | None
+
+
+@dataclass
+class Run:
+    """Everything setup() builds; the loop mutates model/optimizer/scheme in place."""
+
+    spec: TrainSpec
+    device: torch.device
+    data: DataBundle
+    model: VAEModel
+    likelihood: Likelihood
+    scheme: KLScheme
+    optimizer: torch.optim.Optimizer
+    steps_per_epoch: int
+    total_steps: int
+    x_eval: torch.Tensor
+
+    @property
+    def params(self) -> list[torch.nn.Parameter]:
+        return [p for g in self.optimizer.param_groups for p in g["params"]]
+
+
+# --------------------------------------------------------------------------- setup
+
+
+def pick_device(choice: str) -> torch.device:
+    if choice == "cuda" or (choice == "auto" and torch.cuda.is_available()):
+        if not torch.cuda.is_available():
+            raise SpecError([{"field": "train.device", "message": "cuda requested, none found"}])
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
+def setup(spec: TrainSpec, device: str | None = None) -> Run:
+    dev = pick_device(device or spec.train.device)
+    torch.manual_seed(spec.train.seed)
+    data = load_dataset(spec.dataset).to(dev)
+    likelihood = build_likelihood(spec.likelihood).to(dev)
+    for warning in likelihood.data_warnings(data.is_binary):
+        log.warning(warning)
+    model = build_model(spec.model, data.shape, likelihood.params_per_dim * data.shape[0]).to(dev)
+    params = list(model.parameters()) + list(likelihood.parameters())
+    o = spec.optim
+    optimizer = torch.optim.Adam(params, lr=o.lr, betas=o.betas, weight_decay=o.weight_decay)
+    n_train = data.x_train.shape[0]
+    spe = math.ceil(n_train / o.batch_size)
+    total = spe * spec.train.epochs
+    if spec.train.max_steps is not None:
+        total = min(total, spec.train.max_steps)
+    ctx = SchemeContext(
+        data_dims=data.n_dims, latent_dims=model.latent_dim, total_steps=total,
+        steps_per_epoch=spe, n_groups=len(getattr(model, "group_sizes", None) or (1,)),
+    )
+    scheme = build_scheme(spec.kl.schedule, ctx)
+    x_eval = data.x_test[: spec.eval.max_examples]
+    return Run(spec, dev, data, model, likelihood, scheme, optimizer, spe, total, x_eval)
+
+
+def restore(run: Run, path: str) -> int:
+    """Load a checkpoint into the run; return the step to continue from."""
+    tensors, meta = read_checkpoint(path)
+    if meta["spec"] != run.spec.model_dump(mode="json"):
+        raise VaelabError(f"checkpoint {path} was written for a different spec")
+    run.model.load_state_dict(split_prefix(tensors, "model"))
+    run.likelihood.load_state_dict(split_prefix(tensors, "likelihood"))
+    restore_optimizer(run.optimizer, tensors, meta)
+    run.scheme.load_state_dict(meta["scheme"])
+    restore_rng(tensors)
+    return int(meta["step"])
+
+
+# --------------------------------------------------------------------------- one step
+
+
+def epoch_order(seed: int, epoch: int, n: int, device: torch.device) -> torch.Tensor:
+    """The minibatch order of an epoch: a pure function of (seed, epoch)."""
+    gen = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    return torch.randperm(n, generator=gen).to(device)
+
+
+def train_step(run: Run, x: torch.Tensor, step: int) -> dict[str, torch.Tensor | float]:
+    """One optimizer step at (0-based) step ``step``. Returns tensors/floats to log."""
+    spec = run.spec
+    out = run.model(x)
+    distortion = run.likelihood.nll(out.params, x).mean()  # nats/example
+    rate = out.kl.sum(1).mean()  # true analytic rate, nats/example
+    r_term, rate_logs = rate_term(out, spec.kl, run.scheme, step)
+    if spec.kl.reduction == "mean":
+        n, m = run.data.n_dims, run.model.latent_dim
+        loss, logs = run.scheme.objective(distortion / n, r_term / m, step)
+        beta_scale = n / m
+    else:
+        loss, logs = run.scheme.objective(distortion, r_term, step)
+        beta_scale = 1.0
+    if not torch.isfinite(loss):
+        raise _NonFinite(step)
+    run.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    clip = spec.optim.grad_clip or math.inf
+    grad_norm = torch.nn.utils.clip_grad_norm_(run.params, clip)
+    run.optimizer.step()
+    if type(run.scheme).update is not KLScheme.update:  # controllers need this step's values
+        run.scheme.update(step, {"rate": float(rate), "rate_term": float(r_term),
+                                 "distortion": float(distortion)})
+    metrics: dict[str, torch.Tensor | float] = {
+        "loss": loss.detach(), "distortion": distortion.detach(), "rate": rate.detach(),
+        "elbo": -(distortion + rate).detach(), "grad_norm": grad_norm,
+        "beta_effective": logs.pop("beta") * beta_scale,
+        **logs, **rate_logs,
+    }
+    if out.group_sizes is not None:
+        for g, v in enumerate(out.kl_groups().mean(0).detach()):
+            metrics[f"kl_group/{g}"] = v
+    return metrics
+
+
+class _NonFinite(Exception):
+    def __init__(self, step: int):
+        self.step = step
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+def eval_generator(run: Run, step: int) -> torch.Generator:
+    return torch.Generator(device=run.device).manual_seed(run.spec.train.seed * 7919 + step)
+
+
+def run_evaluation(
+    run: Run, step: int, sink: MetricSink, artifacts: ArtifactWriter, *, iwae: bool
+) -> dict[str, Any]:
+    ev = run.spec.eval
+    summary = evaluate(
+        run.model, run.likelihood, run.x_eval, iwae_k=ev.iwae_k if iwae else 0,
+        iwae_chunk=ev.iwae_chunk, au_threshold=ev.au_threshold,
+        generator=eval_generator(run, step),
+    )
+    summary["step"] = step
+    summary["beta_effective"] = None  # filled by the caller from the last logged value
+    sink.log(step, {f"eval/{k}": float(v) for k, v in summary.items()
+                    if isinstance(v, int | float) and not isinstance(v, bool)})
+    write_images(run, step, artifacts)
+    return summary
+
+
+@torch.no_grad()
+def write_images(run: Run, step: int, artifacts: ArtifactWriter) -> None:
+    model, lik = run.model, run.likelihood
+    was = model.training
+    model.eval()
+    lik.eval()
+    try:
+        gen = torch.Generator(device=run.device).manual_seed(run.spec.train.seed)  # same z
+        n = run.spec.eval.n_samples
+        samples = lik.mean(model.sample_prior(n, 1.0, gen))
+        artifacts.write("samples", step, f"samples_{step:08d}.png", png_bytes(samples, scale=2))
+        x = run.x_eval[: max(1, n // 2)]
+        recon = lik.mean(model(x, gen).params)
+        pairs, cols = recon_pairs(x, recon)
+        artifacts.write("recon", step, f"recon_{step:08d}.png", png_bytes(pairs, cols, scale=2))
+    finally:
+        model.train(was)
+        lik.train(was)
+
+
+def write_checkpoint(run: Run, step: int, artifacts: ArtifactWriter) -> str:
+    data = encode_checkpoint(
+        model=run.model, likelihood=run.likelihood, optimizer=run.optimizer, step=step,
+        epoch=step // run.steps_per_epoch, spec=run.spec, data_shape=run.data.shape,
+        scheme_state=run.scheme.state_dict(),
+    )
+    return artifacts.write("checkpoint", step, checkpoint_name(step), data)
+
+
+# --------------------------------------------------------------------------- the loop
+
+
+def train(
+    spec: TrainSpec | dict[str, Any], sink: MetricSink | None = None,
+    artifacts: ArtifactWriter | None = None, resume_from: str | None = None,
+    should_stop: Callable[[], bool] | None = None, device: str | None = None,
+) -> TrainResult:
+    """Train one VAE. See the module docstring for the resume and determinism contract."""
+    spec = parse_spec(spec) if isinstance(spec, dict) else spec
+    sink = sink or MetricSink()
+    artifacts = artifacts or _DiscardArtifacts()
+    run = setup(spec, device)
+    step = restore(run, resume_from) if resume_from else 0
+    last_ckpt = resume_from
+    sink.start(run.total_steps, step)
+    t = spec.train
+    n_train = run.data.x_train.shape[0]
+    bs = spec.optim.batch_size
+    order, order_epoch = None, -1
+    last_metrics: dict[str, float] = {}
+    tick, seen = time.perf_counter(), 0
+    while step < run.total_steps:
+        epoch, i = divmod(step, run.steps_per_epoch)
+        if order_epoch != epoch:
+            order, order_epoch = epoch_order(t.seed, epoch, n_train, run.device), epoch
+        x = run.data.x_train[order[i * bs : (i + 1) * bs]]
+        if run.data.dynamic_binarize:
+            x = binarize_batch(x)
+        try:
+            metrics = train_step(run, x, step)
+        except _NonFinite as bad:
+            sink.flush()
+            raise NonFiniteLossError(bad.step + 1, last_ckpt) from None
+        step += 1
+        seen += x.shape[0]
+        if step % t.log_every == 0 or step == run.total_steps:
+            now = time.perf_counter()
+            last_metrics = {k: float(v) for k, v in metrics.items()}
+            last_metrics["lr"] = run.optimizer.param_groups[0]["lr"]
+            last_metrics["examples_per_s"] = seen / max(now - tick, 1e-9)
+            last_metrics.update(run.likelihood.metrics())
+            sink.log(step, last_metrics)
+            tick, seen = now, 0
+        if step == run.total_steps:
+            break
+        if step % run.steps_per_epoch == 0:
+            done = step // run.steps_per_epoch
+            if t.eval_every_epochs and done % t.eval_every_epochs == 0:
+                summary = run_evaluation(run, step, sink, artifacts, iwae=True)
+                summary["beta_effective"] = last_metrics.get("beta_effective")
+                sink.log_eval(step, summary)
+            if t.checkpoint_every_epochs and done % t.checkpoint_every_epochs == 0:
+                last_ckpt = write_checkpoint(run, step, artifacts)
+                sink.flush()
+        if should_stop is not None and should_stop():
+            last_ckpt = write_checkpoint(run, step, artifacts)
+            sink.flush()
+            return TrainResult("stopped", step, run.total_steps, None, last_ckpt)
+
+    summary = run_evaluation(run, step, sink, artifacts, iwae=True)
+    summary["beta_effective"] = last_metrics.get("beta_effective")
+    summary["scheme_state"] = run.scheme.state_dict()
+    sink.log_eval(step, summary)
+    artifacts.write("summary", step, "summary.json", dumps(summary).encode())
+    last_ckpt = write_checkpoint(run, step, artifacts)
+    sink.flush()
+    return TrainResult("completed", step, run.total_steps, summary, last_ckpt)
+
+
+class _DiscardArtifacts(ArtifactWriter):
+    def write(self, kind: str, step: int, name: str, data: bytes) -> str:
+        return ""

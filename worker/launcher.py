@@ -1,0 +1,87 @@
+"""Start Celery worker processes: ``vaelab worker --cpu`` / ``--gpus 0,1`` / ``--queues``.
+
+One worker process per GPU, each started with ``CUDA_VISIBLE_DEVICES`` set to its GPU, so
+each sees only that device. Nothing here imports torch: CUDA is initialised only inside
+the prefork child that runs a job, never in a parent before it forks.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def celery_worker_args(queues: list[str], hostname: str, concurrency: int = 1,
+                       loglevel: str = "INFO") -> list[str]:
+    return [
+        "worker", "-Q", ",".join(queues), "-n", hostname, "-c", str(concurrency),
+        "--pool", "prefork", "-l", loglevel,
+        "--without-gossip", "--without-mingle", "--without-heartbeat",
+    ]
+
+
+def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
+    env.update(extra or {})
+    return env
+
+
+def run_in_process(queues: list[str], hostname: str, concurrency: int, loglevel: str) -> int:
+    """Become the Celery worker (the CPU worker, the embedded server's worker)."""
+    from worker.celery_app import app
+
+    app.worker_main(argv=celery_worker_args(queues, hostname, concurrency, loglevel))
+    return 0
+
+
+def parse_gpus(spec: str) -> list[str]:
+    if spec == "all":
+        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, check=False)
+        gpus = [str(i) for i, line in enumerate(out.stdout.splitlines()) if line.startswith("GPU")]
+        if not gpus:
+            raise SystemExit("vaelab worker: --gpus all found no GPU (nvidia-smi -L)")
+        return gpus
+    gpus = [g.strip() for g in spec.split(",") if g.strip()]
+    if not gpus:
+        raise SystemExit("vaelab worker: --gpus needs a list like 0,1 or 'all'")
+    return gpus
+
+
+def run_gpu_workers(gpus: list[str], queue: str, loglevel: str) -> int:
+    """One Celery worker process per GPU; forwards SIGINT/SIGTERM; exits when any exits."""
+    host = socket.gethostname()
+    procs = []
+    for gpu in gpus:
+        cmd = [sys.executable, "-m", "celery", "-A", "worker.celery_app",
+               *celery_worker_args([queue], f"gpu{gpu}@{host}", 1, loglevel)]
+        env = child_env({"CUDA_VISIBLE_DEVICES": gpu, "VAELAB_WORKER_GPU": gpu})
+        procs.append(subprocess.Popen(cmd, env=env))
+
+    def forward(signum, _frame) -> None:  # noqa: ANN001
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    rc = 0
+    try:
+        while procs:
+            pid, status = os.wait()
+            done = [p for p in procs if p.pid == pid]
+            if not done:
+                continue
+            procs.remove(done[0])
+            rc = rc or os.waitstatus_to_exitcode(status)
+            forward(signal.SIGTERM, None)  # one worker gone: stop the rest, let the
+            # orchestrator restart the set
+    except ChildProcessError:
+        pass
+    return rc

@@ -1,0 +1,190 @@
+"""One attempt at one job: claim it, heartbeat, train, record the outcome.
+
+Outcomes: completed → ``succeeded``; stopped after a cancel request → ``cancelled`` (the
+engine wrote a checkpoint); stopped because this worker is shutting down (SIGTERM) →
+back to ``queued`` and re-enqueued, resuming from that checkpoint; a user error
+(``VaelabError``: bad spec, bad data, non-finite loss) → ``failed`` and never retried.
+If the reaper took the job away (our lease is gone), nothing is recorded.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import traceback
+import uuid
+
+from sqlalchemy import select, update
+
+from service.core import jobs as jobops
+from service.core.config import Settings
+from service.db.models import Job, utcnow
+from service.db.session import get_engine, session_scope
+from worker.artifacts import SqlArtifacts, latest_checkpoint
+from worker.sink import SqlMetricSink
+
+log = logging.getLogger(__name__)
+
+CURRENT: Heartbeat | None = None  # the job this process is running, for on_sigterm
+
+
+class Heartbeat(threading.Thread):
+    """Writes ``heartbeat_at`` every ``interval`` and refreshes the cancel flag every
+    ``poll`` seconds; :meth:`should_stop` only reads cached values (called every step)."""
+
+    def __init__(self, settings: Settings, job_id: uuid.UUID, lease: str, sink: SqlMetricSink):
+        super().__init__(name=f"heartbeat-{job_id}", daemon=True)
+        self.url = settings.db_url
+        self.job_id, self.lease, self.sink = job_id, lease, sink
+        self.interval = settings.heartbeat_interval_s
+        self.poll = min(settings.cancel_poll_s, self.interval)
+        self.cancel = False
+        self.lost = False
+        self.shutdown = False
+        self._stop_event = threading.Event()
+
+    def should_stop(self) -> bool:
+        return self.cancel or self.lost or self.shutdown
+
+    def run(self) -> None:
+        last_beat = 0.0
+        clock = 0.0
+        while not self._stop_event.wait(self.poll):
+            clock += self.poll
+            try:
+                self.sink.flush_if_due()
+                if clock - last_beat >= self.interval:
+                    last_beat = clock
+                    self.beat()
+                else:
+                    self.refresh()
+            except Exception:  # noqa: BLE001 - a transient DB error must not kill the thread
+                log.exception("heartbeat for job %s failed", self.job_id)
+
+    def beat(self) -> None:
+        with session_scope(self.url) as s:
+            res = s.execute(
+                update(Job)
+                .where(Job.id == self.job_id, Job.lease == self.lease)
+                .values(heartbeat_at=utcnow(), step=self.sink.step)
+            )
+            if res.rowcount == 0:
+                self.lost = True
+        self.refresh()
+
+    def refresh(self) -> None:
+        with session_scope(self.url) as s:
+            row = s.execute(
+                select(Job.cancel_requested, Job.lease).where(Job.id == self.job_id)
+            ).one_or_none()
+        if row is None or row.lease != self.lease:
+            self.lost = True
+        elif row.cancel_requested:
+            self.cancel = True
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join(timeout=10)
+
+
+def run_job(job_id: str, settings: Settings, worker: str = "worker") -> str:
+    jid = uuid.UUID(job_id)
+    lease = str(uuid.uuid4())
+    with session_scope(settings.db_url) as s:
+        if not jobops.claim(s, jid, lease, worker, settings.reaper_stale_after_s):
+            job = s.get(Job, jid)
+            status = job.status if job else "missing"
+            log.info("job %s not claimed (status %s); dropping the message", job_id, status)
+            return f"skipped:{status}"
+        job = s.get(Job, jid)
+        spec_dict, device = dict(job.spec), job.device
+
+    engine = get_engine(settings.db_url)
+    sink = SqlMetricSink(
+        engine, jid, lease, settings.metric_batch_points, settings.metric_batch_seconds
+    )
+    artifacts = SqlArtifacts(engine, settings.artifacts, jid)
+    resume_from = latest_checkpoint(engine, settings.artifacts, jid)
+    hb = Heartbeat(settings, jid, lease, sink)
+    hb.start()
+    global CURRENT
+    CURRENT = hb
+    try:
+        outcome, values = _train(spec_dict, device, sink, artifacts, resume_from, hb)
+    finally:
+        CURRENT = None
+        hb.stop()
+        try:
+            sink.flush()
+        except Exception:  # noqa: BLE001
+            log.exception("job %s: final metric flush failed", job_id)
+    if hb.lost and outcome != "succeeded":
+        log.warning("job %s: lease lost (reaped); not recording %s", job_id, outcome)
+        return "lost"
+    with session_scope(settings.db_url) as s:
+        if outcome == "interrupted":
+            ok = jobops.finish(s, jid, lease, "queued", error="worker shut down; re-enqueued")
+            s.commit()
+            if ok:
+                from worker.celery_app import enqueue
+
+                enqueue(settings, s.get(Job, jid))
+        else:
+            ok = jobops.finish(s, jid, lease, outcome, **values)
+    log.info("job %s: %s%s", job_id, outcome, "" if ok else " (not recorded: lease lost)")
+    _release_gpu_memory()
+    return outcome
+
+
+def _train(spec_dict, device, sink, artifacts, resume_from, hb):  # noqa: ANN001, ANN202
+    from vae_engine import train
+    from vae_engine.errors import NonFiniteLossError, VaelabError
+    from vae_engine.spec import parse_spec
+
+    try:
+        spec = parse_spec(spec_dict)
+        result = train(
+            spec, sink, artifacts, resume_from=resume_from, should_stop=hb.should_stop,
+            device=None if device == "auto" else device,
+        )
+    except NonFiniteLossError as exc:
+        return "failed", {"error": str(exc), "step": exc.step}
+    except VaelabError as exc:
+        return "failed", {"error": str(exc)}
+    except Exception as exc:  # noqa: BLE001 - a bug or a crash in training: record it
+        log.exception("job crashed")
+        tb = traceback.format_exc(limit=5)
+        return "failed", {"error": f"{type(exc).__name__}: {exc}\n{tb}"}
+    if result.status == "completed":
+        return "succeeded", {"step": result.step, "total_steps": result.total_steps,
+                             "summary": _json_safe(result.summary), "cancel_requested": False}
+    if hb.cancel:
+        return "cancelled", {"step": result.step, "error": None}
+    return "interrupted", {}
+
+
+def _json_safe(obj):  # noqa: ANN001, ANN202
+    import json
+
+    from vae_engine.io import dumps
+
+    return None if obj is None else json.loads(dumps(obj))
+
+
+def on_sigterm(_signum, _frame) -> None:  # noqa: ANN001
+    """SIGTERM in a pool child (serve's Ctrl-C, docker stop): a running job checkpoints at
+    its next step and is requeued; an idle child just exits."""
+    if CURRENT is not None:
+        CURRENT.shutdown = True
+    else:
+        os._exit(0)
+
+
+def _release_gpu_memory() -> None:
+    import sys
+
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.empty_cache()
+
