@@ -22,7 +22,7 @@ from service.core.config import Settings
 
 log = logging.getLogger("vaelab.serve")
 
-WORKER_STOP_TIMEOUT_S = 60.0
+WORKER_STOP_TIMEOUT_S = 30.0
 
 
 def _lock(data_dir: Path):  # noqa: ANN202
@@ -36,7 +36,7 @@ def _lock(data_dir: Path):  # noqa: ANN202
 
 
 def start_worker(settings: Settings) -> subprocess.Popen:
-    from worker.launcher import child_env
+    from worker.launcher import child_env, die_with_parent
 
     env = child_env({
         "VAELAB_DATA_DIR": str(settings.data_dir.resolve()),
@@ -48,7 +48,7 @@ def start_worker(settings: Settings) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "service.cli", "worker", "--queues", queues,
            "--loglevel", "WARNING"]
     # its own session: the terminal's Ctrl-C reaches only us; we stop it in order
-    return subprocess.Popen(cmd, env=env, start_new_session=True)
+    return subprocess.Popen(cmd, env=env, start_new_session=True, preexec_fn=die_with_parent)
 
 
 def stop_worker(proc: subprocess.Popen, timeout: float = WORKER_STOP_TIMEOUT_S) -> None:
@@ -117,6 +117,7 @@ def serve(host: str, port: int, data_dir: str | None, with_worker: bool = True) 
     watchdog = _Watchdog(settings) if with_worker else None
     if watchdog is not None:
         watchdog.start()
+        print(f"vaelab: worker pid {watchdog.proc.pid}", flush=True)
     try:
         server = uvicorn.Server(uvicorn.Config(create_app(settings), host=host, port=port,
                                                log_level="warning"))

@@ -238,7 +238,14 @@ class Procs:
             proc.wait(timeout=30)
 
     def close(self) -> None:
+        for proc in self.procs:  # SIGTERM first: `vaelab serve` then stops its own worker
+            if proc.poll() is None:
+                self.kill(proc, signal.SIGTERM)
         for proc in self.procs:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                pass
             if proc.poll() is None:
                 self.kill(proc, signal.SIGKILL)
             else:  # the group may still hold a pool child

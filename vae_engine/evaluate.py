@@ -58,8 +58,12 @@ def iwae_bound(
     return torch.cat(out)
 
 
+# Elements of the (rows, B, M) deviation tensor built per chunk in mutual_information (~64 MB).
+MI_CHUNK_ELEMENTS = 16_000_000
+
+
 def mutual_information(
-    z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, row_chunk: int = 256
+    z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, row_chunk: int = 0
 ) -> float:
     """He et al. 2019 calc_mi on one batch: E_x E_q[log q(z|x)] - E_z[log q(z)].
 
@@ -68,6 +72,7 @@ def mutual_information(
     b, m = mu.shape
     neg_entropy = (-0.5 * m * LOG_2PI - 0.5 * (1 + logvar).sum(-1)).mean()
     inv_var = torch.exp(-logvar)  # (B, M)
+    row_chunk = row_chunk or max(1, MI_CHUNK_ELEMENTS // (b * m))
     log_qz = []
     for zc in z.split(row_chunk):  # (b_c, M)
         dev = zc.unsqueeze(1) - mu.unsqueeze(0)  # (b_c, B, M)

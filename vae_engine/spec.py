@@ -518,12 +518,14 @@ def load_spec(path: str | Path) -> TrainSpec:
     try:
         text = p.read_text()
     except OSError as exc:
-        raise SpecError([{"field": "<file>", "message": f"cannot read {p}: {exc.strerror}"}])
+        msg = f"cannot read {p}: {exc.strerror}"
+        raise SpecError([{"field": "<file>", "message": msg}]) from None
     try:
         data = json.loads(text) if p.suffix == ".json" else yaml.safe_load(text)
     except (yaml.YAMLError, json.JSONDecodeError) as exc:
         msg = str(exc).splitlines()[0]
-        raise SpecError([{"field": "<file>", "message": f"{p} is not valid YAML/JSON: {msg}"}])
+        msg = f"{p} is not valid YAML/JSON: {msg}"
+        raise SpecError([{"field": "<file>", "message": msg}]) from None
     return parse_spec(data)
 
 

@@ -22,7 +22,11 @@ from typing import Any
 import torch
 
 from vae_engine.checkpoint import (
-    checkpoint_name, encode_checkpoint, read_checkpoint, restore_optimizer, restore_rng,
+    checkpoint_name,
+    encode_checkpoint,
+    read_checkpoint,
+    restore_optimizer,
+    restore_rng,
     split_prefix,
 )
 from vae_engine.data import load_dataset
@@ -100,6 +104,7 @@ def setup(spec: TrainSpec, device: str | None = None) -> Run:
     ctx = SchemeContext(
         data_dims=data.n_dims, latent_dims=model.latent_dim, total_steps=total,
         steps_per_epoch=spe, n_groups=len(getattr(model, "group_sizes", None) or (1,)),
+        reduction=spec.kl.reduction,
     )
     scheme = build_scheme(spec.kl.schedule, ctx)
     x_eval = data.x_test[: spec.eval.max_examples]
@@ -150,8 +155,8 @@ def train_step(run: Run, x: torch.Tensor, step: int) -> dict[str, torch.Tensor |
     grad_norm = torch.nn.utils.clip_grad_norm_(run.params, clip)
     run.optimizer.step()
     if type(run.scheme).update is not KLScheme.update:  # controllers need this step's values
-        run.scheme.update(step, {"rate": float(rate), "rate_term": float(r_term),
-                                 "distortion": float(distortion)})
+        run.scheme.update(step, {"rate": rate.item(), "rate_term": r_term.item(),
+                                 "distortion": distortion.item()})
     metrics: dict[str, torch.Tensor | float] = {
         "loss": loss.detach(), "distortion": distortion.detach(), "rate": rate.detach(),
         "elbo": -(distortion + rate).detach(), "grad_norm": grad_norm,
@@ -162,6 +167,10 @@ def train_step(run: Run, x: torch.Tensor, step: int) -> dict[str, torch.Tensor |
         for g, v in enumerate(out.kl_groups().mean(0).detach()):
             metrics[f"kl_group/{g}"] = v
     return metrics
+
+
+def _scalar(v: torch.Tensor | float) -> float:
+    return float(v.detach()) if torch.is_tensor(v) else float(v)
 
 
 class _NonFinite(Exception):
@@ -260,7 +269,7 @@ def train(
         seen += x.shape[0]
         if step % t.log_every == 0 or step == run.total_steps:
             now = time.perf_counter()
-            last_metrics = {k: float(v) for k, v in metrics.items()}
+            last_metrics = {k: _scalar(v) for k, v in metrics.items()}
             last_metrics["lr"] = run.optimizer.param_groups[0]["lr"]
             last_metrics["examples_per_s"] = seen / max(now - tick, 1e-9)
             last_metrics.update(run.likelihood.metrics())

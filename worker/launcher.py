@@ -17,6 +17,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def die_with_parent(sig: int = signal.SIGTERM) -> None:
+    """For ``preexec_fn``: the child gets ``sig`` when its parent dies (Linux), so a killed
+    ``vaelab serve`` or ``vaelab worker --gpus`` never leaves workers behind."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, sig)  # PR_SET_PDEATHSIG
+        except OSError:
+            pass
+
+
 def celery_worker_args(queues: list[str], hostname: str, concurrency: int = 1,
                        loglevel: str = "INFO") -> list[str]:
     return [
@@ -62,7 +74,7 @@ def run_gpu_workers(gpus: list[str], queue: str, loglevel: str) -> int:
         cmd = [sys.executable, "-m", "celery", "-A", "worker.celery_app",
                *celery_worker_args([queue], f"gpu{gpu}@{host}", 1, loglevel)]
         env = child_env({"CUDA_VISIBLE_DEVICES": gpu, "VAELAB_WORKER_GPU": gpu})
-        procs.append(subprocess.Popen(cmd, env=env))
+        procs.append(subprocess.Popen(cmd, env=env, preexec_fn=die_with_parent))
 
     def forward(signum, _frame) -> None:  # noqa: ANN001
         for p in procs:

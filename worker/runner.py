@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import threading
 import traceback
 import uuid
@@ -110,10 +111,13 @@ def run_job(job_id: str, settings: Settings, worker: str = "worker") -> str:
     hb.start()
     global CURRENT
     CURRENT = hb
+    previous = _install_sigterm()
     try:
         outcome, values = _train(spec_dict, device, sink, artifacts, resume_from, hb)
     finally:
         CURRENT = None
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
         hb.stop()
         try:
             sink.flush()
@@ -170,6 +174,13 @@ def _json_safe(obj):  # noqa: ANN001, ANN202
     from vae_engine.io import dumps
 
     return None if obj is None else json.loads(dumps(obj))
+
+
+def _install_sigterm():  # noqa: ANN202
+    # installed per job (billiard resets a child's handlers after its init hooks)
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, on_sigterm)
 
 
 def on_sigterm(_signum, _frame) -> None:  # noqa: ANN001

@@ -28,6 +28,27 @@ def insert_ignore(engine: Engine, table: Any):  # noqa: ANN201
     return dialect.insert(table).on_conflict_do_nothing()
 
 
+def _copy_ignore(conn: Any, rows: list[dict[str, Any]]) -> None:
+    """PostgreSQL: COPY the batch into a temporary table, then INSERT ... ON CONFLICT DO
+    NOTHING from it: several times faster than multi-row INSERTs for 1,000-point batches."""
+    cur = conn.connection.driver_connection.cursor()
+    try:
+        cur.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS metrics_in "
+            "(job_id uuid, key varchar(200), step integer, value double precision, "
+            "ts double precision) ON COMMIT DELETE ROWS"
+        )
+        with cur.copy("COPY metrics_in (job_id, key, step, value, ts) FROM STDIN") as copy:
+            for r in rows:
+                copy.write_row((r["job_id"], r["key"], r["step"], r["value"], r["ts"]))
+        cur.execute(
+            "INSERT INTO metrics (job_id, key, step, value, ts) "
+            "SELECT job_id, key, step, value, ts FROM metrics_in ON CONFLICT DO NOTHING"
+        )
+    finally:
+        cur.close()
+
+
 class SqlMetricSink(MetricSink):
     def __init__(
         self,
@@ -98,7 +119,9 @@ class SqlMetricSink(MetricSink):
         for r in rows:
             r["ts"] = ts
         with self.engine.begin() as conn:
-            if rows:
+            if rows and self.engine.dialect.name == "postgresql":
+                _copy_ignore(conn, rows)
+            elif rows:
                 conn.execute(self._stmt, rows)
             stmt = update(Job).where(Job.id == self.job_id)
             if self.lease is not None:

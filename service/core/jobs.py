@@ -67,12 +67,12 @@ def create_job(
 def request_cancel(session: Session, job_id: uuid.UUID) -> Job | None:
     """Queued → cancelled at once; running → flag for the worker's ``should_stop``."""
     now = utcnow()
-    session.execute(
+    _update(session,
         update(Job)
         .where(Job.id == job_id, Job.status == "queued")
         .values(status="cancelled", cancel_requested=True, finished_at=now, updated_at=now)
     )
-    session.execute(
+    _update(session,
         update(Job)
         .where(Job.id == job_id, Job.status == "running")
         .values(cancel_requested=True, updated_at=now)
@@ -92,7 +92,7 @@ def claim(
     claimable = (Job.status == "queued") | (
         (Job.status == "running") & ((Job.heartbeat_at.is_(None)) | (Job.heartbeat_at < stale))
     )
-    res = session.execute(
+    res = _update(session,
         update(Job)
         .where(Job.id == job_id, claimable, Job.cancel_requested.is_(False))
         .values(
@@ -102,13 +102,13 @@ def claim(
     )
     if res.rowcount != 1:
         # a queued job whose cancel flag is set is cancelled, not run
-        session.execute(
+        _update(session,
             update(Job)
             .where(Job.id == job_id, Job.status == "queued", Job.cancel_requested.is_(True))
             .values(status="cancelled", finished_at=now, updated_at=now)
         )
         return False
-    session.execute(
+    _update(session,
         update(Job).where(Job.id == job_id, Job.started_at.is_(None)).values(started_at=now)
     )
     return True
@@ -121,7 +121,7 @@ def finish(
     now = utcnow()
     if status in TERMINAL:
         values.setdefault("finished_at", now)
-    res = session.execute(
+    res = _update(session,
         update(Job)
         .where(Job.id == job_id, Job.lease == lease, Job.status == "running")
         .values(status=status, updated_at=now, lease=None, **values)
@@ -147,20 +147,20 @@ def reap(session: Session, settings: Settings, enqueue: Enqueue) -> list[tuple[s
         )
         silent = _seconds(now, job.heartbeat_at)
         if job.cancel_requested:
-            res = session.execute(base.values(
+            res = _update(session, base.values(
                 status="cancelled", lease=None, finished_at=now, updated_at=now,
                 error=f"worker lost (no heartbeat for {silent:.0f} s) after a cancel request",
             ))
             action = "cancelled"
         elif job.attempts >= settings.max_attempts:
-            res = session.execute(base.values(
+            res = _update(session, base.values(
                 status="failed", lease=None, finished_at=now, updated_at=now,
                 error=(f"worker lost: no heartbeat for {silent:.0f} s on attempt "
                        f"{job.attempts} of {settings.max_attempts}; giving up"),
             ))
             action = "failed"
         else:
-            res = session.execute(base.values(
+            res = _update(session, base.values(
                 status="queued", lease=None, updated_at=now,
                 error=f"worker lost on attempt {job.attempts} (no heartbeat for "
                       f"{silent:.0f} s); re-enqueued",
@@ -182,7 +182,7 @@ def requeue_unfinished(session: Session, enqueue: Enqueue) -> list[str]:
     of the previous run and every queued job may have lost its message. Re-send them all;
     a duplicate message is dropped by :func:`claim`."""
     now = utcnow()
-    session.execute(
+    _update(session,
         update(Job).where(Job.status == "running").values(
             status="queued", lease=None, updated_at=now
         )
@@ -194,6 +194,11 @@ def requeue_unfinished(session: Session, enqueue: Enqueue) -> list[str]:
         enqueue(job)
         ids.append(str(job.id))
     return ids
+
+
+def _update(session: Session, stmt: Any) -> Any:
+    # plain SQL semantics: don't evaluate the WHERE against objects in the session
+    return session.execute(stmt, execution_options={"synchronize_session": False})
 
 
 def _seconds(now: datetime, then: datetime | None) -> float:

@@ -17,3 +17,15 @@ def tiny_spec():
     import copy
 
     return copy.deepcopy(TINY)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread():
+    # Tiny models: one thread is faster than two fighting over a 2-core CI machine, and it
+    # keeps CPU results independent of the thread count.
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)

@@ -9,10 +9,10 @@ ENGINE_SPEC section 2.7).
 Anti-windup. The official image code guards the integrator with
 ``if W_k1 < 0 and W_k1 > 1`` which can never be true, so the integral winds up while beta
 sits at a clip and beta then stays pinned long after the error changes sign. Here the
-integral is frozen (I_t = I_{t-1}) whenever the unclipped output with the new integral lies
-outside [beta_min, beta_max] *and* this step's integration pushes it further out: that is
-the spec's "freeze while outside" rule in its conditional-integration form, which cannot
-deadlock when the proportional term alone carries the output across a bound.
+integral does not move further in a direction in which the unclipped output P + I + beta_min
+is already outside [beta_min, beta_max], and a step that would carry it outside stops exactly
+at the bound (conditional integration with clamping). Integration back towards the range is
+never blocked, so beta leaves a clip on the first step after the error changes sign.
 
 Variants: "image" (beta_min = 0, beta_max = 1, fixed set-point) and "disentangling"
 (beta_min = 1, no upper clip, set-point v_t = min(start + step_val * floor(t / step_every),
@@ -44,11 +44,11 @@ def pi_step(
 ) -> tuple[float, float]:
     """One controller step: (new integral, beta)."""
     p = kp / (1.0 + math.exp(min(error, _EXP_MAX)))
-    d_i = -ki * error
-    raw = p + integral + d_i + beta_min  # unclipped output with the new integral
-    winding = (raw > beta_max and d_i > 0) or (raw < beta_min and d_i < 0)
-    if not winding:
-        integral += d_i
+    cand = integral - ki * error
+    if cand > integral:  # integrating upwards: stop where the output reaches beta_max
+        integral = max(integral, min(cand, beta_max - beta_min - p))
+    else:  # integrating downwards: stop where the output reaches beta_min
+        integral = min(integral, max(cand, -p))
     beta = min(max(p + integral + beta_min, beta_min), beta_max)
     return integral, beta
 

@@ -1,6 +1,6 @@
 """Architectures. Importing this package registers every built-in architecture."""
 
-from vae_engine.models import conv, mlp  # noqa: F401  (registration)
+from vae_engine.models import conv, hierarchical, mlp  # noqa: F401  (registration)
 from vae_engine.models.base import ARCHITECTURES, ModelOutput, VAEModel
 
 

@@ -1,0 +1,112 @@
+"""Metric store on PostgreSQL: ingest rate through the worker's SQL sink and the latency of
+``GET /api/v1/jobs/{id}/metrics?max_points=1000`` over a 1,000,000-point series.
+
+    python bench/metrics_store.py [--points 1000000] [--admin-url postgresql+psycopg://...]
+
+Creates and drops a scratch database ``vaelab_bench_<random>``. Targets: >= 50,000 points/s;
+median latency <= 100 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import statistics
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import httpx  # noqa: E402
+import psycopg  # noqa: E402
+import uvicorn  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--points", type=int, default=1_000_000)
+    ap.add_argument("--requests", type=int, default=30)
+    ap.add_argument("--admin-url", default=os.environ.get(
+        "VAELAB_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"))
+    args = ap.parse_args()
+
+    admin = make_url(args.admin_url)
+    name = f"vaelab_bench_{uuid.uuid4().hex[:8]}"
+    conninfo = dict(host=admin.host, port=admin.port or 5432, user=admin.username,
+                    password=admin.password, dbname=admin.database, autocommit=True)
+    with psycopg.connect(**conninfo) as c:
+        c.execute(f'CREATE DATABASE "{name}"')
+    url = admin.set(database=name).render_as_string(hide_password=False)
+    try:
+        run(url, args.points, args.requests)
+    finally:
+        from service.db.session import dispose_all
+
+        dispose_all()
+        with psycopg.connect(**conninfo) as c:
+            c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def run(url: str, n_points: int, n_requests: int) -> None:
+    from service.core import jobs as jobops
+    from service.core.config import Settings
+    from service.db import migrate
+    from service.db.session import get_engine, session_scope
+    from service.main import create_app
+    from worker.sink import SqlMetricSink
+
+    migrate.upgrade(url)
+    settings = Settings(database_url=url, broker_url="memory://", reaper_enabled=False,
+                        artifact_root="/tmp/vaelab-bench-artifacts")
+    with session_scope(url) as s:
+        jid = jobops.create_job(s, settings, {"name": "bench"}, owner="bench").id
+
+    # ---- ingest: the worker's sink, batches of 1,000 points, one key
+    sink = SqlMetricSink(get_engine(url), jid, batch_points=1000, batch_seconds=2.0)
+    t0 = time.perf_counter()
+    for step in range(1, n_points + 1):
+        v = math.sin(step / 5000.0) + (25.0 if step % 99_991 == 0 else 0.0)
+        sink.log(step, {"loss": v})
+    sink.flush()
+    ingest_s = time.perf_counter() - t0
+    rate = n_points / ingest_s
+    with get_engine(url).connect() as conn:
+        conn.exec_driver_sql("ANALYZE metrics")
+        conn.commit()
+
+    # ---- query: real HTTP against uvicorn in a thread
+    port = 8765 + os.getpid() % 1000
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    th = threading.Thread(target=server.run, daemon=True)
+    th.start()
+    while not server.started:
+        time.sleep(0.05)
+    base = f"http://127.0.0.1:{port}/api/v1/jobs/{jid}/metrics"
+    lat = []
+    with httpx.Client(timeout=30) as http:
+        r = http.get(base, params={"keys": "loss", "max_points": 1000})  # warm-up
+        series = r.json()["series"][0]
+        for _ in range(n_requests):
+            t = time.perf_counter()
+            r = http.get(base, params={"keys": "loss", "max_points": 1000})
+            r.raise_for_status()
+            lat.append((time.perf_counter() - t) * 1000)
+    server.should_exit = True
+    th.join(timeout=10)
+    spikes_kept = sum(1 for v in series["values"] if v is not None and v > 20)
+    print(f"points={n_points}")
+    print(f"ingest_points_per_s={rate:,.0f}  (target >= 50,000; {ingest_s:.1f} s)")
+    print(f"query_median_ms={statistics.median(lat):.1f}  p90_ms="
+          f"{sorted(lat)[int(0.9 * len(lat)) - 1]:.1f}  (target <= 100; max_points=1000, "
+          f"{len(series['steps'])} points returned, {spikes_kept} of "
+          f"{n_points // 99_991} spikes kept)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,78 @@
+"""The embedded default: `vaelab serve` (SQLite, server-less broker, its own worker)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import httpx
+
+from tests.conftest import Procs, free_port, long_spec, tiny_spec, wait_for, wait_http
+
+
+def _serve(procs: Procs, data_dir, port: int, *extra: str):  # noqa: ANN001, ANN202
+    env = {k: "" for k in ("VAELAB_DATABASE_URL", "VAELAB_BROKER_URL", "VAELAB_ARTIFACT_ROOT")}
+    env |= {"VAELAB_HEARTBEAT_INTERVAL_S": "0.5", "VAELAB_CANCEL_POLL_S": "0.2",
+            "VAELAB_AUTO_QUEUE": "cpu", "VAELAB_DATA_DIR": ""}
+    proc = procs.start(["serve", "--port", str(port), "--data-dir", str(data_dir), *extra],
+                       env, "serve")
+    wait_http(f"http://127.0.0.1:{port}/healthz", proc)
+    return proc
+
+
+def _job(url: str, jid: str) -> dict:
+    return httpx.get(f"{url}/api/v1/jobs/{jid}", timeout=10).json()
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+
+
+def test_serve_restart_runs_the_queued_job_and_ctrl_c_requeues(procs: Procs, tmp_path) -> None:  # noqa: ANN001
+    data = tmp_path / "vaelab-data"
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    first = _serve(procs, data, port, "--no-worker")
+    jid = httpx.post(f"{url}/api/v1/jobs", json={"spec": tiny_spec(epochs=1)},
+                     timeout=10).json()["id"]
+    assert _job(url, jid)["status"] == "queued"
+    first.send_signal(signal.SIGINT)  # Ctrl-C
+    assert first.wait(timeout=30) == 0
+    log = open(first.log_path).read()
+    assert f"API on {url}" in log and str(data) in log
+    assert (data / "vaelab.db").exists() and (data / "broker.db").exists()
+
+    second = _serve(procs, data, port)
+    done = wait_for(lambda: (j := _job(url, jid))["status"] in ("succeeded", "failed") and j,
+                    180, "the queued job to run after the restart")
+    assert done["status"] == "succeeded", done["error"]
+
+    # Ctrl-C with a job running: both processes stop; the job checkpoints and is requeued
+    long_id = httpx.post(f"{url}/api/v1/jobs", json={"spec": long_spec(30)},
+                         timeout=10).json()["id"]
+    wait_for(lambda: _job(url, long_id)["progress"]["step"] >= 10, 120, "the long job to run")
+    second.send_signal(signal.SIGINT)
+    assert second.wait(timeout=60) == 0
+    log = open(second.log_path).read()
+    assert "stopped" in log
+    worker_pid = int(log.split("worker pid ")[1].split()[0])
+    time.sleep(0.5)
+    assert not _group_alive(worker_pid)  # the worker and its pool child are gone
+
+    third = _serve(procs, data, port)
+    job = _job(url, long_id)
+    assert job["status"] in ("queued", "running")
+    assert job["progress"]["step"] >= 10  # the checkpoint written on Ctrl-C is kept
+    wait_for(lambda: _job(url, long_id)["attempts"] >= 2, 60, "the requeued job to resume")
+    resumed = wait_for(lambda: (j := _job(url, long_id))["progress"]["resume_step"] and j,
+                       60, "a resume step")
+    assert resumed["progress"]["resume_step"] >= 10
+    httpx.post(f"{url}/api/v1/jobs/{long_id}/cancel", timeout=10)
+    assert wait_for(lambda: _job(url, long_id)["status"] == "cancelled", 60, "cancel")
+    third.send_signal(signal.SIGINT)
+    assert third.wait(timeout=60) == 0

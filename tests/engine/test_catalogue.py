@@ -1,0 +1,101 @@
+"""The component catalogue, the generated docs/schemes.md, and the example specs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import get_args
+
+import pytest
+import torch
+
+import vae_engine.models.hierarchical  # noqa: F401  (registers "hierarchical" until models/__init__ does)
+from vae_engine.catalogue import catalogue, render_markdown
+from vae_engine.kl import SCHEMES
+from vae_engine.spec import SigmaMode, load_spec
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
+
+
+def test_catalogue_is_json_and_complete():
+    cat = json.loads(json.dumps(catalogue()))
+    assert {e["name"] for e in cat["schedules"]} == set(SCHEMES.names())
+    assert {e["name"] for e in cat["architectures"]} == {"mlp", "conv", "hierarchical"}
+    assert {"bernoulli", "continuous_bernoulli", "gaussian"} <= {e["name"] for e in
+                                                                 cat["likelihoods"]}
+    assert {"mnist5k", "digits", "shapes"} <= {e["name"] for e in cat["datasets"]}
+    assert [e["name"] for e in cat["modifiers"]] == ["free_bits", "balancing.nvae"]
+    assert [e["name"] for e in cat["estimators"]] == ["analytic", "batch_stats"]
+    for section in ("datasets", "architectures", "likelihoods", "schedules", "modifiers"):
+        for e in cat[section]:
+            assert e["summary"], (section, e["name"])
+            for p in e["parameters"]:
+                assert {"name", "type", "required", "default", "description", "bounds"} <= set(p)
+    for e in cat["schedules"] + cat["modifiers"]:
+        assert e["paper"], e["name"]
+        for p in e["parameters"]:
+            assert p["description"], (e["name"], p["name"])
+
+
+def test_catalogue_carries_spec_defaults_and_bounds():
+    cat = catalogue()
+    sched = {e["name"]: {p["name"]: p for p in e["parameters"]} for e in cat["schedules"]}
+    assert sched["capacity"]["gamma"]["default"] == 1000.0
+    assert sched["sigmoid"]["k"]["default"] == 0.0025
+    assert sched["cyclical"]["shape"]["choices"] == ["linear", "sigmoid", "cosine"]
+    assert sched["cyclical"]["ratio"]["bounds"] == {"exclusiveMinimum": 0, "maximum": 1}
+    assert sched["geco"]["kappa"]["required"] is True
+    assert sched["pi_controller"]["beta_min"]["type"] == "float | null"
+    assert {e["name"]: e["stateful"] for e in cat["schedules"]}["dual_ascent"] is True
+    fb = {p["name"]: p for p in cat["modifiers"][0]["parameters"]}
+    assert fb["lambda"]["default"] == 0.25
+    hier = next(e for e in cat["architectures"] if e["name"] == "hierarchical")
+    assert {p["name"]: p for p in hier["parameters"]}["groups_per_scale"]["default"] == [2, 2]
+
+
+def test_committed_doc_is_up_to_date():
+    doc = (ROOT / "docs" / "schemes.md").read_text()
+    assert doc == render_markdown(), "regenerate: python scripts/gen_schemes_doc.py"
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
+def test_example_parses(path):
+    load_spec(path)
+
+
+def test_an_example_for_every_scheme_and_likelihood():
+    specs = [load_spec(p) for p in EXAMPLES]
+    assert {s.kl.schedule.kind for s in specs} == set(SCHEMES.names())
+    assert {"multiplier", "genesis"} <= {s.kl.schedule.form for s in specs
+                                        if s.kl.schedule.kind == "geco"}
+    liks = {s.likelihood.kind for s in specs}
+    assert {e["name"] for e in catalogue()["likelihoods"]} <= liks
+    sigmas = {s.likelihood.sigma for s in specs if s.likelihood.kind == "gaussian"}
+    assert sigmas == set(get_args(SigmaMode))
+    assert any(s.kl.free_bits for s in specs) and any(s.kl.balancing for s in specs)
+    assert any(s.kl.estimator == "batch_stats" for s in specs)
+
+
+@pytest.mark.slow
+def test_examples_run(tmp_path):
+    """Each example trains for 3 steps (CPU, one thread) and evaluates on 16 examples."""
+    from vae_engine import train
+    from vae_engine.io import ListSink
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for path in EXAMPLES:
+            spec = load_spec(path).model_dump(mode="json")
+            spec["train"].update(max_steps=3, eval_every_epochs=0, checkpoint_every_epochs=0,
+                                 device="cpu")
+            spec["eval"].update(iwae_k=2, max_examples=16, n_samples=4)
+            if spec["dataset"]["name"] == "shapes":
+                spec["dataset"].update(n_train=256, n_test=64)
+            sink = ListSink()
+            result = train(spec, sink)
+            assert result.status == "completed", path.stem
+            assert sink.series("beta_effective"), path.stem
+    finally:
+        torch.set_num_threads(n)
