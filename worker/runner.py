@@ -28,6 +28,7 @@ from worker.sink import SqlMetricSink
 log = logging.getLogger(__name__)
 
 CURRENT: Heartbeat | None = None  # the job this process is running, for on_sigterm
+SHUTTING_DOWN = False  # set by SIGTERM: take no further job in this process
 
 
 class Heartbeat(threading.Thread):
@@ -90,6 +91,11 @@ class Heartbeat(threading.Thread):
 
 
 def run_job(job_id: str, settings: Settings, worker: str = "worker") -> str:
+    if SHUTTING_DOWN:
+        # this worker got SIGTERM while a message was prefetched: hand it back untouched
+        from celery.exceptions import Reject
+
+        raise Reject("worker shutting down", requeue=True)
     jid = uuid.UUID(job_id)
     lease = str(uuid.uuid4())
     with session_scope(settings.db_url) as s:
@@ -186,6 +192,8 @@ def _install_sigterm():  # noqa: ANN202
 def on_sigterm(_signum, _frame) -> None:  # noqa: ANN001
     """SIGTERM in a pool child (serve's Ctrl-C, docker stop): a running job checkpoints at
     its next step and is requeued; an idle child just exits."""
+    global SHUTTING_DOWN
+    SHUTTING_DOWN = True
     if CURRENT is not None:
         CURRENT.shutdown = True
     else:

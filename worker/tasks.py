@@ -32,12 +32,11 @@ def train_job(self, job_id: str) -> str:  # noqa: ANN001
 @worker_process_init.connect
 def _child_init(**_kwargs) -> None:  # noqa: ANN003
     """In each prefork child: die with the parent (a SIGKILLed worker leaves no orphan
-    training on), and never reuse database connections inherited across the fork."""
+    training on), and never reuse database connections inherited across the fork. (SIGTERM
+    is handled per job in worker.runner: billiard resets handlers set here.)"""
     from service.db.session import dispose_all
-    from worker.runner import on_sigterm
 
     dispose_all()
-    signal.signal(signal.SIGTERM, on_sigterm)
     if sys.platform.startswith("linux"):
         try:
             libc = ctypes.CDLL("libc.so.6", use_errno=True)
