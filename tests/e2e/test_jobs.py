@@ -118,7 +118,7 @@ def test_cancel_a_running_job_ends_cancelled_with_a_checkpoint(stack: Stack) -> 
 
 
 def test_sigkill_worker_mid_job_resumes_from_checkpoint(stack: Stack) -> None:
-    spec = long_spec(6)
+    spec = long_spec(15)
     jid = stack.submit(spec, resources={"device": "cpu"})["id"]
     wait_for(lambda: stack.artifacts(jid, "checkpoint"), 120, "a first checkpoint")
     first_ckpt = stack.artifacts(jid, "checkpoint")[-1].step
