@@ -1,11 +1,19 @@
 """Reading metric series, downsampled so that spikes survive.
 
-Downsampling is bucketed min/max (the M4 idea without first/last): the step range is cut
-into ``max_points // 2`` equal-width buckets and each bucket contributes the point holding
-its minimum and the point holding its maximum, so a one-step spike is always drawn.
-PostgreSQL does it in SQL (``min(ARRAY[value, step])`` carries the step along with the
-extreme); SQLite, the small embedded store, fetches the rows and uses the same rule here.
-Non-finite values are stored as NULL; a bucket holding only NULLs keeps its first point.
+Downsampling is bucketed min/max (the M4 idea without first/last): the step range
+[lo, hi] (the requested window, else the series' first and last step) is cut into
+``max_points // 2`` equal-width buckets and each bucket contributes the point holding its
+minimum and the point holding its maximum (the earliest step wins ties), so a one-step spike
+is always drawn. A range holding at most ``max_points`` points is returned whole. Non-finite
+values are stored as NULL; a bucket holding only NULLs keeps its first point.
+
+Wide ranges read ``metric_rollups`` (per-bucket min/max at widths 2^4, 2^8, 2^12 steps, see
+``worker/sink.py``) instead of every point: starting at the coarsest level whose buckets are
+at least ``ROLLUP_MIN_RATIO`` times finer than the output buckets, a rollup bucket whose points
+all fall in one output bucket (and inside [lo, hi]) stands for them; one that straddles an
+output-bucket boundary or a window edge is replaced by its 16 children one level down, and at
+the finest level by its raw points. The min/max of a union is the min/max of the parts' min/max,
+so the answer is exactly the raw scan's. Narrow ranges use the exact scan of the points.
 """
 
 from __future__ import annotations
@@ -13,11 +21,16 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import Uuid, bindparam, func, select, text
 from sqlalchemy.orm import Session
 
-from service.db.models import Metric
+from service.db.models import ROLLUP_SHIFTS, Metric
+
+# a rollup level is used only when its buckets are at least this many times finer than the
+# output buckets: then about one rollup bucket in this many straddles a boundary and descends
+ROLLUP_MIN_RATIO = 4
 
 
 @dataclass
@@ -29,18 +42,24 @@ class Series:
 
 
 def minmax_downsample(
-    steps: Sequence[int], values: Sequence[float | None], max_points: int
+    steps: Sequence[int],
+    values: Sequence[float | None],
+    max_points: int,
+    lo: int | None = None,
+    hi: int | None = None,
 ) -> tuple[list[int], list[float | None]]:
     """Keep at most ``max_points`` points: per step bucket, the min and the max point.
 
-    ``steps`` must be increasing. Buckets are ``max_points // 2`` equal slices of
-    [steps[0], steps[-1]]; output is in step order.
+    ``steps`` must be increasing and inside [lo, hi] (default [steps[0], steps[-1]]).
+    Buckets are ``max_points // 2`` equal slices of [lo, hi]; output is in step order.
     """
     n = len(steps)
     if n <= max_points:
         return list(steps), list(values)
     n_buckets = max(1, max_points // 2)
-    lo, span = steps[0], steps[-1] - steps[0] + 1
+    lo = steps[0] if lo is None else lo
+    hi = steps[-1] if hi is None else hi
+    span = hi - lo + 1
     out: list[int] = []
     i = 0
     while i < n:
@@ -78,7 +97,7 @@ _PG_MINMAX = text(
     """
     SELECT (step - :lo)::bigint * :nb / :span AS b,
            min(ARRAY[value, step::float8]) FILTER (WHERE value IS NOT NULL) AS mn,
-           max(ARRAY[value, step::float8]) FILTER (WHERE value IS NOT NULL) AS mx,
+           max(ARRAY[value, -step::float8]) FILTER (WHERE value IS NOT NULL) AS mx,
            min(step) FILTER (WHERE value IS NULL) AS null_step,
            count(*) AS n
     FROM metrics
@@ -95,8 +114,12 @@ def read_series(
     start_step: int | None,
     end_step: int | None,
     max_points: int,
+    use_rollups: bool = True,
 ) -> Series:
-    """The points of one series in [start_step, end_step], at most ``max_points`` of them."""
+    """The points of one series in [start_step, end_step], at most ``max_points`` of them.
+
+    ``use_rollups=False`` forces the exact scan of every point (the reference in tests).
+    """
     lo, hi = start_step, end_step
     if lo is None or hi is None:
         first, last = step_bounds(session, job_id, key)
@@ -106,8 +129,42 @@ def read_series(
         hi = last if hi is None else hi
     if hi < lo:
         return Series()
-    if session.get_bind().dialect.name == "postgresql":
-        return _pg_series(session, job_id, key, lo, hi, max_points)
+    nb = max(1, max_points // 2)
+    shifts = rollup_shifts(hi - lo + 1, nb) if use_rollups else []
+    if shifts:
+        buckets = _rollup_buckets(session, job_id, key, lo, hi, nb, shifts)
+    elif session.get_bind().dialect.name == "postgresql":
+        buckets = _pg_buckets(session, job_id, key, lo, hi, nb)
+    else:
+        return _raw_series(session, job_id, key, lo, hi, max_points)
+    total = sum(b[5] for b in buckets)
+    if total <= max_points:  # few points: all of them, as the raw scan returns
+        return _raw_series(session, job_id, key, lo, hi, max_points)
+    points: dict[int, float | None] = {}
+    for mn_v, mn_s, mx_v, mx_s, null_step, _n in buckets:
+        if mn_s is None:
+            points[null_step] = None
+            continue
+        points[mn_s] = mn_v
+        points[mx_s] = mx_v
+    steps = sorted(points)
+    return Series(steps, [points[s] for s in steps], total, len(steps) < total)
+
+
+def rollup_shifts(span: int, nb: int) -> list[int]:
+    """The rollup levels (shifts, coarsest first) to read for ``nb`` output buckets over
+    ``span`` steps; empty when even the finest level is too coarse (read the raw points)."""
+    usable = [k for k in ROLLUP_SHIFTS if (1 << k) * ROLLUP_MIN_RATIO * nb <= span]
+    return sorted(usable, reverse=True)
+
+
+# a bucket tuple: (min value, its step, max value, its step, first NULL step, points)
+Bucket = tuple[float | None, int | None, float | None, int | None, int | None, int]
+
+
+def _raw_series(
+    session: Session, job_id: uuid.UUID, key: str, lo: int, hi: int, max_points: int
+) -> Series:
     rows = session.execute(
         select(Metric.step, Metric.value)
         .where(Metric.job_id == job_id, Metric.key == key, Metric.step.between(lo, hi))
@@ -115,26 +172,103 @@ def read_series(
     ).all()
     steps = [r[0] for r in rows]
     values = [r[1] for r in rows]
-    ds_steps, ds_values = minmax_downsample(steps, values, max_points)
+    ds_steps, ds_values = minmax_downsample(steps, values, max_points, lo, hi)
     return Series(ds_steps, ds_values, len(rows), len(ds_steps) < len(rows))
 
 
-def _pg_series(
-    session: Session, job_id: uuid.UUID, key: str, lo: int, hi: int, max_points: int
-) -> Series:
-    nb = max(1, max_points // 2)
+def _pg_buckets(
+    session: Session, job_id: uuid.UUID, key: str, lo: int, hi: int, nb: int
+) -> list[Bucket]:
     rows = session.execute(
         _PG_MINMAX,
         {"lo": lo, "hi": hi, "nb": nb, "span": hi - lo + 1, "job_id": job_id, "key": key},
     ).all()
-    points: dict[int, float | None] = {}
-    total = 0
-    for _b, mn, mx, null_step, n in rows:
-        total += n
-        if mn is None:
-            points[null_step] = None
-            continue
-        points[int(mn[1])] = mn[0]
-        points[int(mx[1])] = mx[0]
-    steps = sorted(points)
-    return Series(steps, [points[s] for s in steps], total, len(steps) < total)
+    return [
+        (None, None, None, None, null_step, n) if mn is None
+        else (mn[0], int(mn[1]), mx[0], -int(mx[1]), null_step, n)
+        for _b, mn, mx, null_step, n in rows
+    ]
+
+
+def _ob(col: str) -> str:
+    """SQL: the output bucket of a step."""
+    return f"(CAST({col} - :lo AS BIGINT) * :nb / :span)"
+
+
+def _rollup_sql(shifts: list[int]) -> str:
+    """One portable (PostgreSQL and SQLite) query over the rollup levels ``shifts``
+    (coarsest first): ``l0`` the coarsest rollups in [lo, hi], ``l<i>`` the children of the
+    non-whole ones, ``raw`` the points of the non-whole finest ones; then per output bucket
+    the min point, the max point, the first NULL step and the number of points."""
+    def whole(t: str) -> str:
+        return (f"CASE WHEN {t}.first_step >= :lo AND {t}.last_step <= :hi AND "
+                f"{_ob(t + '.first_step')} = {_ob(t + '.last_step')} THEN 1 ELSE 0 END")
+
+    cols = "c.bucket, c.first_step, c.min_value, c.min_step, c.max_value, c.max_step, " \
+           "c.null_step, c.n"
+    k0 = shifts[0]
+    ctes = [f"""l0 AS (SELECT {cols}, {whole("c")} AS whole FROM metric_rollups c
+        WHERE c.job_id = :job_id AND c.key = :key AND c.level = {k0}
+          AND c.bucket BETWEEN (:lo >> {k0}) AND (:hi >> {k0}))"""]
+    for i, k in enumerate(shifts[1:], 1):
+        d = shifts[i - 1] - k
+        ctes.append(f"""l{i} AS (SELECT {cols}, {whole("c")} AS whole
+        FROM l{i - 1} p JOIN metric_rollups c
+          ON c.job_id = :job_id AND c.key = :key AND c.level = {k}
+         AND c.bucket BETWEEN CAST(p.bucket AS BIGINT) << {d}
+                          AND (CAST(p.bucket + 1 AS BIGINT) << {d}) - 1
+        WHERE p.whole = 0 AND c.bucket BETWEEN (:lo >> {k}) AND (:hi >> {k}))""")
+    last, kl = len(shifts) - 1, shifts[-1]
+    ctes.append(f"""raw AS (SELECT m.step, m.value FROM l{last} p JOIN metrics m
+          ON m.job_id = :job_id AND m.key = :key
+         AND m.step BETWEEN CAST(p.bucket AS BIGINT) << {kl}
+                        AND (CAST(p.bucket + 1 AS BIGINT) << {kl}) - 1
+        WHERE p.whole = 0 AND m.step BETWEEN :lo AND :hi)""")
+    parts = [f"""SELECT {_ob("first_step")} AS ob, min_value, min_step, max_value, max_step,
+        null_step, n FROM l{i} WHERE whole = 1""" for i in range(len(shifts))]
+    parts.append(f"""SELECT {_ob("step")} AS ob, value, step, value, step,
+        CASE WHEN value IS NULL THEN step END, 1 FROM raw""")
+    ctes.append("pieces AS (" + "\n      UNION ALL ".join(parts) + ")")
+    ctes.append("""mins AS (SELECT ob, min_value AS v, min_step AS s, row_number() OVER
+        (PARTITION BY ob ORDER BY min_value, min_step) AS rn
+        FROM pieces WHERE min_value IS NOT NULL)""")
+    ctes.append("""maxs AS (SELECT ob, max_value AS v, max_step AS s, row_number() OVER
+        (PARTITION BY ob ORDER BY max_value DESC, max_step) AS rn
+        FROM pieces WHERE max_value IS NOT NULL)""")
+    return "WITH " + ",\n".join(ctes) + """
+    SELECT 0 AS kind, ob, v, s, 0 AS n FROM mins WHERE rn = 1
+    UNION ALL SELECT 1, ob, v, s, 0 FROM maxs WHERE rn = 1
+    UNION ALL SELECT 2, ob, NULL, min(null_step), sum(n) FROM pieces GROUP BY ob"""
+
+
+_ROLLUP_QUERIES: dict[tuple[int, ...], Any] = {}
+
+
+def _rollup_buckets(
+    session: Session, job_id: uuid.UUID, key: str, lo: int, hi: int, nb: int,
+    shifts: list[int],
+) -> list[Bucket]:
+    q = _ROLLUP_QUERIES.get(tuple(shifts))
+    if q is None:
+        q = _ROLLUP_QUERIES[tuple(shifts)] = text(_rollup_sql(shifts)).bindparams(
+            bindparam("job_id", type_=Uuid))
+    rows = session.execute(
+        q, {"lo": lo, "hi": hi, "nb": nb, "span": hi - lo + 1, "job_id": job_id, "key": key}
+    ).all()
+    mins: dict[int, tuple[float, int]] = {}
+    maxs: dict[int, tuple[float, int]] = {}
+    rest: dict[int, tuple[int | None, int]] = {}
+    for kind, ob, v, s, n in rows:
+        if kind == 0:
+            mins[ob] = (v, s)
+        elif kind == 1:
+            maxs[ob] = (v, s)
+        else:
+            rest[ob] = (s, int(n))
+    out: list[Bucket] = []
+    for ob, (null_step, n) in rest.items():
+        if ob in mins:
+            out.append((*mins[ob], *maxs[ob], null_step, n))
+        else:
+            out.append((None, None, None, None, null_step, n))
+    return out

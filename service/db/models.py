@@ -1,4 +1,5 @@
-"""Tables: ``jobs``, ``job_tags``, ``metrics``, ``artifacts`` (SQLAlchemy 2.0 typed mappings).
+"""Tables: ``jobs``, ``job_tags``, ``metrics``, ``metric_rollups``, ``artifacts`` (SQLAlchemy 2.0
+typed mappings).
 
 Created by Alembic migrations only (``migrations/``); ``create_all`` is never called outside
 tests. Times are timezone-aware UTC; ``metrics.ts`` is unix seconds (the time the worker's
@@ -109,6 +110,38 @@ class Metric(Base):
         PrimaryKeyConstraint("job_id", "key", "step", postgresql_include=["value"]),
         Index("ix_metrics_job_ts", "job_id", "ts"),
     )
+
+
+# bucket widths of the rollup levels, as shifts: bucket = step >> shift (16, 256, 4096 steps)
+ROLLUP_SHIFTS = (4, 8, 12)
+
+
+class MetricRollup(Base):
+    """Per (job, key, level, bucket): the min point, the max point, the first NULL (non-finite)
+    point, the step extent and the number of points, maintained by the worker's sink.
+
+    Min/max/first/last merge idempotently. ``n`` is summed, but only over the rows the
+    ``metrics`` insert actually wrote (``RETURNING`` of the ``ON CONFLICT DO NOTHING`` insert,
+    in the same transaction), so a replayed point, whose insert is skipped, never adds to it.
+    Ties: the earliest step holds a bucket's min and its max (as the exact downsampler).
+    """
+
+    __tablename__ = "metric_rollups"
+
+    job_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    key: Mapped[str] = mapped_column(String(200))
+    level: Mapped[int] = mapped_column(Integer)  # the shift: bucket = step >> level
+    bucket: Mapped[int] = mapped_column(Integer)
+    min_value: Mapped[float | None] = mapped_column(Double)  # NULL: only NULL values
+    min_step: Mapped[int | None] = mapped_column(Integer)
+    max_value: Mapped[float | None] = mapped_column(Double)
+    max_step: Mapped[int | None] = mapped_column(Integer)
+    null_step: Mapped[int | None] = mapped_column(Integer)  # first step whose value is NULL
+    first_step: Mapped[int] = mapped_column(Integer)
+    last_step: Mapped[int] = mapped_column(Integer)
+    n: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (PrimaryKeyConstraint("job_id", "key", "level", "bucket"),)
 
 
 class Artifact(Base):

@@ -257,6 +257,8 @@ def test_schemes_health_and_docs(client) -> None:  # noqa: ANN001
     assert r.status_code == 200
     schema = r.json()["spec_schema"]
     assert "kl" in schema["properties"] and "dataset" in schema["properties"]
+    catalogue = r.json()["catalogue"]  # the engine's registry-generated catalogue
+    assert catalogue is not None and "schedules" in catalogue
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz")
     assert ready.status_code == 200, ready.text

@@ -1,0 +1,348 @@
+"""The rate-distortion plane of a sweep (Alemi et al. 2018, "Fixing a Broken ELBO", sec. 3).
+
+Every finished run is a point (R, D) in nats per example: rate R = E KL(q(z|x) || p(z)),
+distortion D = E[-log p(x|z)], and -ELBO = R + D, so lines of equal ELBO have slope -1.
+Sweeping the KL weight traces the empirical frontier: the runs no other run beats on both
+rate and distortion (the Pareto set when minimising both).
+
+Rows are plain dicts, one per finished job::
+
+    {"job_id": 3, "params": {"kl.schedule.beta": 0.3, "train.seed": 1},
+     "rate": 21.4, "distortion": 63.0, "elbo": -84.4, "iwae": -82.9}
+
+:func:`aggregate_seeds` merges rows that differ only in the seed into one row per
+configuration (means, plus std / min / max under ``"spread"``); :func:`frontier_table` flags
+the frontier, :func:`to_csv` and :func:`plot_rd` render either kind of row. Pure numpy; the
+plot imports matplotlib lazily (the API must start fast), using the Agg canvas directly and
+no pyplot state.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+METRICS = ("rate", "distortion", "elbo", "iwae")
+SPREAD_STATS = ("std", "min", "max")
+SEED_KEY = "train.seed"
+MAX_LABELS = 60  # beyond this many points only the frontier is labelled
+
+
+# --------------------------------------------------------------------------- the frontier
+
+
+def pareto_front(points: Iterable[Sequence[float]]) -> list[bool]:
+    """Which (rate, distortion) points are on the empirical Pareto frontier (minimise both).
+
+    A point is on the frontier unless another point is <= in both coordinates and < in at
+    least one. Duplicates of a frontier point are all on it; of two points with equal rate
+    only the lower distortion can be. Non-finite points are never on it and dominate
+    nothing. O(n log n): sort by (rate, distortion), sweep keeping the best distortion seen
+    at strictly smaller rates.
+    """
+    pts = np.asarray(list(points), dtype=float).reshape(-1, 2)  # (n, 2)
+    n = pts.shape[0]
+    on = np.zeros(n, dtype=bool)
+    finite = np.flatnonzero(np.isfinite(pts).all(axis=1))
+    if finite.size == 0:
+        return on.tolist()
+    r, d = pts[finite, 0], pts[finite, 1]
+    order = finite[np.lexsort((d, r))]  # by rate, then distortion
+    best = math.inf  # lowest distortion among points of strictly smaller rate
+    i = 0
+    while i < order.size:
+        rate = pts[order[i], 0]
+        j = i
+        while j < order.size and pts[order[j], 0] == rate:
+            j += 1
+        d_min = pts[order[i], 1]  # the group of equal rate is sorted by distortion
+        if d_min < best:
+            for k in range(i, j):
+                if pts[order[k], 1] == d_min:
+                    on[order[k]] = True
+            best = d_min
+        i = j
+    return on.tolist()
+
+
+def _value(row: dict[str, Any], key: str) -> float | None:
+    v = row.get(key)
+    if v is None or isinstance(v, bool):
+        return None
+    v = float(v)
+    return v if math.isfinite(v) else None
+
+
+def rd_row(job_id: Any, params: dict[str, Any], summary: dict[str, Any]) -> dict[str, Any]:
+    """A row from a job's evaluation summary (vae_engine.evaluate keys)."""
+    row = {"job_id": job_id, "params": dict(params)}
+    row.update({m: _value(summary, m) for m in METRICS})
+    return row
+
+
+def frontier_table(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Copies of ``rows`` (per job or per configuration) with ``on_frontier`` set.
+
+    Per-job rows come out as ``{job_id, params, rate, distortion, elbo, iwae,
+    on_frontier}``; extra keys of aggregated rows (``n``, ``seeds``, ``job_ids``,
+    ``spread``) are kept. Missing or non-finite metrics become None.
+    """
+    out = []
+    for row in rows:
+        new: dict[str, Any] = {}
+        if "job_id" in row or "job_ids" not in row:  # aggregated rows carry job_ids instead
+            new["job_id"] = row.get("job_id")
+        new["params"] = dict(row.get("params") or {})
+        new.update({m: _value(row, m) for m in METRICS})
+        new.update({k: v for k, v in row.items() if k not in new})
+        out.append(new)
+    pts = [(r["rate"] if r["rate"] is not None else math.nan,
+            r["distortion"] if r["distortion"] is not None else math.nan) for r in out]
+    for r, flag in zip(out, pareto_front(pts), strict=True):
+        r["on_frontier"] = flag
+    return out
+
+
+# --------------------------------------------------------------------------- seeds
+
+
+def _key(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def _stats(values: list[float]) -> tuple[float | None, dict[str, float | None]]:
+    if not values:
+        return None, {s: None for s in SPREAD_STATS}
+    a = np.asarray(values, dtype=float)
+    std = float(a.std(ddof=1)) if a.size > 1 else None  # sample std; undefined for one run
+    return float(a.mean()), {"std": std, "min": float(a.min()), "max": float(a.max())}
+
+
+def seeds_vary(rows: Sequence[dict[str, Any]], seed_key: str = SEED_KEY) -> bool:
+    """True if the rows' params give more than one value of ``seed_key``."""
+    seen = {_key((r.get("params") or {}).get(seed_key)) for r in rows
+            if seed_key in (r.get("params") or {})}
+    return len(seen) > 1
+
+
+def aggregate_seeds(
+    rows: Sequence[dict[str, Any]], group_keys: Sequence[str] | None = None,
+    seed_key: str = SEED_KEY,
+) -> list[dict[str, Any]]:
+    """One row per configuration: rows with equal ``params`` at ``group_keys`` are merged.
+
+    ``group_keys`` defaults to every param key except ``seed_key`` (in order of first
+    appearance). Each output row::
+
+        {"params": {k: v for k in group_keys}, "n": 3, "seeds": [0, 1, 2],
+         "job_ids": [...], "rate": mean, "distortion": mean, "elbo": mean, "iwae": mean,
+         "spread": {"rate": {"std", "min", "max"}, ...}}
+
+    std is the sample standard deviation (ddof=1), None for a single run; missing or
+    non-finite metrics are left out of that metric's statistics. Configurations keep the
+    order of their first row.
+    """
+    if group_keys is None:
+        seen: dict[str, None] = {}
+        for r in rows:
+            seen.update(dict.fromkeys(k for k in (r.get("params") or {}) if k != seed_key))
+        group_keys = list(seen)
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        params = r.get("params") or {}
+        groups.setdefault(_key([params.get(k) for k in group_keys]), []).append(r)
+    out = []
+    for members in groups.values():
+        params = members[0].get("params") or {}
+        agg: dict[str, Any] = {
+            "params": {k: params.get(k) for k in group_keys},
+            "n": len(members),
+            "seeds": [(m.get("params") or {}).get(seed_key) for m in members],
+            "job_ids": [m.get("job_id") for m in members],
+        }
+        spread = {}
+        for metric in METRICS:
+            vals = [v for m in members if (v := _value(m, metric)) is not None]
+            agg[metric], spread[metric] = _stats(vals)
+        agg["spread"] = spread
+        out.append(agg)
+    return out
+
+
+# --------------------------------------------------------------------------- CSV
+
+
+def _cell(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        return repr(v)  # round-trips exactly
+    if isinstance(v, int | str):
+        return str(v)
+    return json.dumps(v, default=str)
+
+
+def to_csv(rows: Sequence[dict[str, Any]]) -> str:
+    """A CSV table (header + one line per row) for notebooks.
+
+    Columns: job_id / job_ids / n / seeds when present, one per param (its dotted path),
+    the metrics, ``<metric>_<std|min|max>`` for aggregated rows, and on_frontier. Empty cells
+    are None; lists and dicts are JSON; floats use repr so they parse back exactly.
+    """
+    lead = [k for k in ("job_id", "job_ids", "n", "seeds") if any(k in r for r in rows)]
+    params: dict[str, None] = {}
+    for r in rows:
+        params.update(dict.fromkeys(r.get("params") or {}))
+    fixed = set(lead) | set(METRICS) | {"on_frontier"}
+    param_cols = {p: (f"param.{p}" if p in fixed else p) for p in params}
+    spread = any("spread" in r for r in rows)
+    spread_cols = [f"{m}_{s}" for m in METRICS for s in SPREAD_STATS] if spread else []
+    tail = ["on_frontier"] if any("on_frontier" in r for r in rows) else []
+    header = lead + list(param_cols.values()) + list(METRICS) + spread_cols + tail
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(header)
+    for r in rows:
+        p = r.get("params") or {}
+        cells: list[Any] = [";".join(map(_cell, r[k])) if k == "job_ids" and r.get(k) else
+                            r.get(k) for k in lead]
+        cells += [p.get(k) for k in param_cols]
+        cells += [r.get(m) for m in METRICS]
+        cells += [((r.get("spread") or {}).get(m) or {}).get(s)
+                  for m in METRICS for s in SPREAD_STATS] if spread else []
+        cells += [r.get("on_frontier") for _ in tail]
+        w.writerow([c if isinstance(c, str) else _cell(c) for c in cells])
+    return buf.getvalue()
+
+
+# --------------------------------------------------------------------------- the plot
+
+
+def _short_names(keys: list[str]) -> dict[str, str]:
+    """Last path component as the label name, unless two keys share it."""
+    last = [k.rsplit(".", 1)[-1] for k in keys]
+    return {k: (s if last.count(s) == 1 else k) for k, s in zip(keys, last, strict=True)}
+
+
+def _label_keys(rows: Sequence[dict[str, Any]]) -> list[str]:
+    keys: dict[str, None] = {}
+    for r in rows:
+        keys.update(dict.fromkeys(r.get("params") or {}))
+    varied = [k for k in keys
+              if len({_key((r.get("params") or {}).get(k)) for r in rows}) > 1]
+    return varied or list(keys)
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:g}"
+    return v if isinstance(v, str) else json.dumps(v, default=str)
+
+
+def _labels(rows: Sequence[dict[str, Any]]) -> list[str]:
+    keys = _label_keys(rows)
+    short = _short_names(keys)
+    return [", ".join(f"{short[k]}={_fmt((r.get('params') or {}).get(k))}" for k in keys
+                      if k in (r.get("params") or {})) for r in rows]
+
+
+def _iso_levels(total: np.ndarray, n: int = 5) -> np.ndarray:
+    """A few 'nice' values of R + D spanning the points."""
+    lo, hi = float(total.min()), float(total.max())
+    if hi - lo < 1e-9:
+        return np.array([lo])
+    return np.unique(np.round(np.linspace(lo, hi, n), 1))
+
+
+def plot_rd(
+    rows: Sequence[dict[str, Any]], fmt: str = "png", title: str = "rate-distortion plane",
+    dpi: int = 120,
+) -> bytes:
+    """Draw the RD plane of ``rows`` (per job or aggregated) as PNG or SVG bytes.
+
+    Points (hollow if dominated) with std error bars where rows carry a ``spread``, labels
+    with the params that vary across rows, the empirical frontier as a staircase (the
+    boundary of what the runs attain), and iso-ELBO lines R + D = c (slope -1) at a few
+    levels spanning the points.
+    """
+    if fmt not in ("png", "svg"):
+        raise ValueError(f"fmt must be 'png' or 'svg', not {fmt!r}")
+    import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7.0, 5.5), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    rows = [r for r in rows if _value(r, "rate") is not None and
+            _value(r, "distortion") is not None]
+    if rows:
+        _draw(ax, rows)
+    else:
+        ax.text(0.5, 0.5, "no finished runs", ha="center", va="center", transform=ax.transAxes)
+    ax.set_xlabel("rate (nats)")
+    ax.set_ylabel("distortion (nats)")
+    ax.set_title(title)
+    buf = io.BytesIO()
+    meta = {"Date": None} if fmt == "svg" else {"Software": None}
+    with matplotlib.rc_context({"svg.hashsalt": "vaelab"}):  # stable SVG ids
+        fig.savefig(buf, format=fmt, dpi=dpi, metadata=meta)
+    return buf.getvalue()
+
+
+def _draw(ax: Any, rows: list[dict[str, Any]]) -> None:
+    r = np.array([_value(x, "rate") for x in rows])  # (n,)
+    d = np.array([_value(x, "distortion") for x in rows])  # (n,)
+    on = np.array(pareto_front(zip(r, d, strict=True)))
+
+    def err(metric: str) -> np.ndarray:
+        return np.array([((x.get("spread") or {}).get(metric) or {}).get("std") or 0.0
+                         for x in rows])
+
+    xerr, yerr = err("rate"), err("distortion")
+    if (xerr > 0).any() or (yerr > 0).any():
+        ax.errorbar(r, d, xerr=xerr, yerr=yerr, fmt="none", ecolor="0.6", elinewidth=0.8,
+                    capsize=2, zorder=1, label="± 1 std over seeds")
+    ax.scatter(r[~on], d[~on], facecolors="white", edgecolors="C0", zorder=3, label="run")
+    ax.scatter(r[on], d[on], color="C3", zorder=4, label="Pareto frontier")
+    order = np.argsort(r[on], kind="stable")
+    ax.step(r[on][order], d[on][order], where="post", color="C3", lw=1.2, zorder=2)
+
+    # limits from the points and their error bars, then iso-ELBO lines across them
+    x0, x1 = float((r - xerr).min()), float((r + xerr).max())
+    y0, y1 = float((d - yerr).min()), float((d + yerr).max())
+    px, py = max(0.08 * (x1 - x0), 0.5), max(0.08 * (y1 - y0), 0.5)
+    xlim, ylim = (x0 - px, x1 + px), (y0 - py, y1 + py)
+    xs = np.array(xlim)
+    for c in _iso_levels(r + d):
+        ax.plot(xs, c - xs, ls="--", lw=0.7, color="0.7", zorder=0)
+        x_text = min(max(c - ylim[1] + 0.02 * (xlim[1] - xlim[0]), xlim[0]), xlim[1])
+        y_text = c - x_text
+        if ylim[0] <= y_text <= ylim[1]:
+            ax.annotate(f"−ELBO={c:g}", (x_text, y_text), fontsize=6, color="0.5",
+                        ha="left", va="top")
+    ax.set_xlim(*xlim)
+    ax.set_ylim(*ylim)
+
+    labels = _labels(rows)
+    for i, text in enumerate(labels):
+        if text and (len(rows) <= MAX_LABELS or on[i]):
+            ax.annotate(text, (r[i], d[i]), xytext=(4, 4), textcoords="offset points",
+                        fontsize=7)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="upper right")
+
+
+__all__ = ["METRICS", "SEED_KEY", "aggregate_seeds", "frontier_table", "pareto_front",
+           "plot_rd", "rd_row", "seeds_vary", "to_csv"]
