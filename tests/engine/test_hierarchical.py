@@ -14,15 +14,6 @@ from vae_engine.models.hierarchical import build_hierarchical, gaussian_kl
 from vae_engine.spec import HierarchicalModel
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small convs on a loaded 2-core machine run many times faster on one thread."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def bce(params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(params, x, reduction="none").flatten(1).sum(1)
 

@@ -10,13 +10,9 @@ import copy
 import statistics
 
 import pytest
-import torch
 
-import vae_engine.models.hierarchical  # noqa: F401  (registers "hierarchical" until models/__init__ does)
 from vae_engine import train
 from vae_engine.io import ListSink, LocalArtifacts
-
-pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 MNIST = {
     "dataset": {"name": "mnist5k"},
@@ -27,15 +23,6 @@ MNIST = {
               "checkpoint_every_epochs": 0, "seed": 0, "device": "cpu"},
     "eval": {"iwae_k": 1, "max_examples": 100},
 }
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small models on a loaded 2-core machine run many times faster on one thread."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def run(base: dict, **sections) -> ListSink:
