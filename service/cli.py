@@ -1,5 +1,6 @@
 """The ``vaelab`` command: ``train`` runs a spec locally (vae_engine.cli); the service adds
-``serve``, ``api``, ``worker``, ``migrate``, ``submit``, ``jobs``, ``status`` and ``cancel``.
+``serve``, ``api``, ``worker``, ``migrate``, ``submit``, ``jobs``, ``status``, ``cancel``,
+``sweep``, ``rd`` and ``download``.
 
 Subcommands import their dependencies lazily so ``vaelab --help`` stays fast (and so the
 worker's parent process never imports torch).
@@ -73,6 +74,30 @@ def add_service_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--limit", type=int, default=20)
     client_args(p)
     p.set_defaults(func=cmd_jobs)
+
+    p = sub.add_parser("sweep", help="Submit a sweep file: {name, base, grid | overrides}.")
+    p.add_argument("file", help="YAML/JSON: base (a spec or a path to one), grid or overrides, "
+                   "optional tags, priority, resources.")
+    p.add_argument("--device", choices=["auto", "cuda", "cpu"], default=None,
+                   help="Overrides the file's resources.device.")
+    p.add_argument("--watch", action="store_true", help="Follow progress until every job ends.")
+    client_args(p)
+    p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser("rd", help="Rate-distortion of a sweep (its frontier) or of a job.")
+    p.add_argument("id", help="A sweep id or a job id.")
+    p.add_argument("--out", default=None,
+                   help="Write the sweep's plot (.png/.svg), table (.csv) or JSON (.json).")
+    p.add_argument("--step", type=int, default=None, help="A job's evaluation at this step.")
+    client_args(p)
+    p.set_defaults(func=cmd_rd)
+
+    p = sub.add_parser("download", help="Download a job's checkpoint (the latest by default).")
+    p.add_argument("id", help="A job id.")
+    p.add_argument("--step", type=int, default=None)
+    p.add_argument("--out", default=None, help="Default <job id>-step<step>.safetensors.")
+    client_args(p)
+    p.set_defaults(func=cmd_download)
 
     for name, helptext, fn in (("status", "Show one job.", cmd_status),
                                ("cancel", "Cancel a job.", cmd_cancel)):
@@ -254,6 +279,146 @@ def cmd_cancel(args: argparse.Namespace) -> int:
         print(json.dumps(job, indent=2) if a.json else
               f"job {job['id']}: {job['status']}"
               + (" (cancel requested)" if job["status"] == "running" else ""))
+        return 0
+
+    return _run_client(run, args)
+
+
+def load_sweep_file(path: str) -> dict[str, Any]:
+    """A sweep file as a ``POST /api/v1/sweeps`` body; ``base`` may be a path to a spec file
+    (relative to the sweep file)."""
+    from pathlib import Path
+
+    import yaml
+
+    with open(path) as fh:
+        doc = yaml.safe_load(fh)
+    if not isinstance(doc, dict):
+        raise ValueError(f"{path}: a sweep file is a mapping with base and grid or overrides")
+    base = doc.get("base")
+    if isinstance(base, str):
+        spec_path = Path(path).parent / base
+        with open(spec_path) as fh:
+            doc["base"] = yaml.safe_load(fh)
+    return doc
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    def run(a: argparse.Namespace) -> int:
+        try:
+            body = load_sweep_file(a.file)
+        except (OSError, ValueError) as exc:
+            print(f"vaelab: cannot read {a.file}: {exc}", file=sys.stderr)
+            return 2
+        if a.device:
+            body["resources"] = {**(body.get("resources") or {}), "device": a.device}
+        client = _client(a)
+        sw = client.create_sweep(body)
+        print(f"sweep {sw['id']} ({sw['name']}): {len(sw['jobs'])} jobs", flush=True)
+        if not a.watch:
+            return 0
+        return 0 if watch_sweep(client, sw["id"])["status"] == "finished" else 1
+
+    return _run_client(run, args)
+
+
+def watch_sweep(client, sweep_id: str, poll_s: float = 2.0) -> dict[str, Any]:  # noqa: ANN001
+    import time
+
+    from rich.progress import BarColumn, Progress, TextColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(),
+                  TextColumn("{task.fields[counts]}")) as bar:
+        task = bar.add_task("sweep", total=1.0, counts="")
+        while True:
+            sw = client.sweep(sweep_id)
+            p = sw["progress"]
+            counts = ", ".join(f"{n} {s}" for s, n in p["counts"].items() if n)
+            bar.update(task, completed=p["fraction"], description=sw["status"], counts=counts)
+            if p["finished"] == p["total"]:
+                break
+            time.sleep(poll_s)
+    print(f"sweep {sw['id']}: {sw['status']} ({counts})")
+    return sw
+
+
+def cmd_rd(args: argparse.Namespace) -> int:
+    from service.client import ApiError
+
+    def run(a: argparse.Namespace) -> int:
+        client = _client(a)
+        try:
+            client.sweep(a.id)
+        except ApiError as exc:
+            if exc.status != 404:
+                raise
+            return _job_rd(client, a)
+        return _sweep_rd(client, a)
+
+    return _run_client(run, args)
+
+
+def _sweep_rd(client, a: argparse.Namespace) -> int:  # noqa: ANN001
+    if a.out:
+        fmt = a.out.rsplit(".", 1)[-1].lower()
+        if fmt not in ("png", "svg", "csv", "json"):
+            print("vaelab: --out must end in .png, .svg, .csv or .json", file=sys.stderr)
+            return 2
+        data = client.sweep_rd(a.id, fmt)
+        with open(a.out, "wb") as fh:
+            fh.write(json.dumps(data, indent=2).encode() if fmt == "json" else data)
+        print(f"wrote {a.out}")
+        return 0
+    fr = client.sweep_rd(a.id)
+    rows = fr["aggregated"] or fr["points"]
+    print(f"{fr['finished']}/{fr['total']} runs finished"
+          + (" (mean over seeds)" if fr["aggregated"] else ""))
+    print(f"{'rate':>10} {'distortion':>11} {'elbo':>10} {'iwae':>10}  front  params")
+    for r in sorted(rows, key=lambda r: (r["rate"] is None, r["rate"])):
+        nums = " ".join(f"{r[k]:>10.3f}" if r[k] is not None else f"{'-':>10}"
+                        for k in ("rate", "distortion", "elbo", "iwae"))
+        print(f"{nums}  {'*' if r['on_frontier'] else ' ':^5}  "
+              + ", ".join(f"{k}={v}" for k, v in r["params"].items()))
+    return 0
+
+
+def _job_rd(client, a: argparse.Namespace) -> int:  # noqa: ANN001
+    rd = client.job_rd(a.id, a.step)
+    if a.out:
+        if not a.out.endswith(".json"):
+            print("vaelab: a job's rate-distortion is written as .json", file=sys.stderr)
+            return 2
+        with open(a.out, "w") as fh:
+            json.dump(rd, fh, indent=2)
+        print(f"wrote {a.out}")
+        return 0
+    print(f"job {rd['job_id']} at step {rd['step']} ({rd['status']})")
+    for key in ("rate", "distortion", "elbo", "iwae", "bits_per_dim", "marginal_kl",
+                "beta_effective"):
+        if rd.get(key) is not None:
+            print(f"  {key:>20}: {rd[key]:.4f}")
+    print(f"  {'active_units':>20}: {rd['active_units']['count']}")
+    mi = rd["mutual_information"]
+    if mi["value"] is not None:
+        print(f"  {'mutual_information':>20}: {mi['value']:.4f} (batch {mi['batch_size']})")
+    return 0
+
+
+def cmd_download(args: argparse.Namespace) -> int:
+    def run(a: argparse.Namespace) -> int:
+        import os
+
+        out = a.out or f"{a.id}-{'latest' if a.step is None else f'step{a.step}'}.safetensors"
+        tmp = out + ".part"
+        try:
+            with open(tmp, "wb") as fh:
+                headers = _client(a).download_checkpoint(a.id, fh, a.step)
+            os.replace(tmp, out)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+        print(f"wrote {out} (step {headers.get('x-vaelab-step')}, "
+              f"sha256 {headers.get('x-vaelab-sha256')})")
         return 0
 
     return _run_client(run, args)

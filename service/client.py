@@ -67,6 +67,38 @@ class Client:
         params = {k: v for k, v in params.items() if v is not None}
         return self._json(self.http.get(f"/api/v1/jobs/{job_id}/metrics", params=params))
 
+    def create_sweep(self, body: dict) -> dict:
+        return self._json(self.http.post("/api/v1/sweeps", json=body))
+
+    def sweep(self, sweep_id: str) -> dict:
+        return self._json(self.http.get(f"/api/v1/sweeps/{sweep_id}"))
+
+    def sweep_rd(self, sweep_id: str, fmt: str = "json") -> Any:
+        resp = self.http.get(f"/api/v1/sweeps/{sweep_id}/rate-distortion",
+                             params={"format": fmt})
+        return self._json(resp) if fmt == "json" else self._bytes(resp)
+
+    def job_rd(self, job_id: str, step: int | None = None) -> dict:
+        params = {"step": step} if step is not None else {}
+        return self._json(self.http.get(f"/api/v1/jobs/{job_id}/rate-distortion",
+                                        params=params))
+
+    def download_checkpoint(self, job_id: str, out, step: int | None = None) -> dict:  # noqa: ANN001
+        """Stream a checkpoint into the open binary file ``out``; returns its headers."""
+        which = "latest" if step is None else str(step)
+        with self.http.stream("GET", f"/api/v1/jobs/{job_id}/checkpoints/{which}") as resp:
+            if resp.status_code >= 400:
+                resp.read()
+                self._json(resp)
+            for chunk in resp.iter_bytes():
+                out.write(chunk)
+            return dict(resp.headers)
+
+    def _bytes(self, resp: httpx.Response) -> bytes:
+        if resp.status_code >= 400:
+            self._json(resp)
+        return resp.content
+
     def events(self, job_id: str, last_event_id: str | None = None,
                reconnect: bool = True) -> Iterator[tuple[str, dict, str | None]]:
         """Yield ``(event, data, id)`` until the ``end`` event; reconnects with

@@ -15,7 +15,16 @@ from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 
 from service.api.errors import validation_handler
-from service.api.routes import events, health, jobs, metrics, schemes
+from service.api.routes import (
+    compare,
+    events,
+    health,
+    jobs,
+    metrics,
+    results,
+    schemes,
+    sweeps,
+)
 from service.core.config import Settings, get_settings
 from service.db.models import Job
 
@@ -62,6 +71,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.state.enqueue = enqueue
     app.add_exception_handler(RequestValidationError, validation_handler)
-    for module in (jobs, metrics, events, schemes, health):
+    for module in (jobs, metrics, events, results, sweeps, compare, schemes, health):
         app.include_router(module.router)
     return app

@@ -327,10 +327,11 @@ def _draw(ax: Any, rows: list[dict[str, Any]]) -> None:
     xs = np.array(xlim)
     for c in _iso_levels(r + d):
         ax.plot(xs, c - xs, ls="--", lw=0.7, color="0.7", zorder=0)
-        x_text = min(max(c - ylim[1] + 0.02 * (xlim[1] - xlim[0]), xlim[0]), xlim[1])
+        width = xlim[1] - xlim[0]
+        x_text = min(max(c - ylim[1] + 0.02 * width, xlim[0] + 0.01 * width), xlim[1])
         y_text = c - x_text
-        if ylim[0] <= y_text <= ylim[1]:
-            ax.annotate(f"−ELBO={c:g}", (x_text, y_text), fontsize=6, color="0.5",
+        if ylim[0] <= y_text <= ylim[1]:  # R + D = -ELBO along the line
+            ax.annotate(f"-ELBO={c:g}", (x_text, y_text), fontsize=6, color="0.5",
                         ha="left", va="top")
     ax.set_xlim(*xlim)
     ax.set_ylim(*ylim)

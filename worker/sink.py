@@ -62,25 +62,33 @@ ON CONFLICT (job_id, key, level, bucket) DO UPDATE SET
 _ROLLUP_COLS = ("job_id, key, level, bucket, min_value, min_step, max_value, max_step, "
                 "null_step, first_step, last_step, n")
 
-# PostgreSQL: one statement inserts the batch and folds what it wrote into every level.
+# PostgreSQL: one statement inserts the batch and folds what it wrote into every level: the
+# finest level from the points, each coarser one from the finest level's partials.
+_FINE = ROLLUP_SHIFTS[0]
 _PG_INSERT_AND_ROLL = f"""
 WITH ins AS (
   INSERT INTO metrics (job_id, key, step, value, ts)
   SELECT job_id, key, step, value, ts FROM metrics_in ON CONFLICT DO NOTHING
   RETURNING job_id, key, step, value
-), agg AS (
-  SELECT job_id, key, lv.level, step >> lv.level AS bucket,
+), fine AS (
+  SELECT job_id, key, step >> {_FINE} AS bucket,
          min(ARRAY[value, step::float8]) FILTER (WHERE value IS NOT NULL) AS mn,
          max(ARRAY[value, -step::float8]) FILTER (WHERE value IS NOT NULL) AS mx,
          min(step) FILTER (WHERE value IS NULL) AS null_step,
          min(step) AS first_step, max(step) AS last_step, count(*) AS n
-  FROM ins CROSS JOIN (VALUES {", ".join(f"({k})" for k in ROLLUP_SHIFTS)}) AS lv(level)
-  GROUP BY job_id, key, lv.level, step >> lv.level
-)
+  FROM ins GROUP BY job_id, key, step >> {_FINE}
+), agg AS (
+  SELECT job_id, key, {_FINE} AS level, bucket, mn, mx, null_step, first_step, last_step, n
+  FROM fine
+""" + "".join(f"""  UNION ALL
+  SELECT job_id, key, {k}, bucket >> {k - _FINE}, min(mn), max(mx), min(null_step),
+         min(first_step), max(last_step), sum(n)
+  FROM fine GROUP BY job_id, key, bucket >> {k - _FINE}
+""" for k in ROLLUP_SHIFTS[1:]) + f""")
 INSERT INTO metric_rollups ({_ROLLUP_COLS})
 SELECT job_id, key, level, bucket, mn[1], mn[2]::int, mx[1], (-mx[2])::int, null_step,
        first_step, last_step, n
-FROM agg
+FROM agg ORDER BY job_id, key, level, bucket  -- one lock order: concurrent writers can't deadlock
 {_MERGE}
 """
 
@@ -195,6 +203,9 @@ class SqlMetricSink(MetricSink):
         import json
 
         self._update_job(summary=json.loads(dumps(summary)))
+        from service.db.evaluations import record_evaluation  # the per-step history
+
+        record_evaluation(self.engine, self.job_id, step, summary)
 
     def flush(self) -> None:
         with self._lock:

@@ -69,6 +69,7 @@ class JobSummary(BaseModel):
     cancel_requested: bool
     progress: Progress
     error: str | None
+    sweep_id: uuid.UUID | None = Field(default=None, description="The sweep it is a point of.")
 
 
 class JobDetail(JobSummary):
@@ -139,7 +140,7 @@ def _common(job: Job) -> dict[str, Any]:
         created_at=aware(job.created_at), updated_at=aware(job.updated_at),
         started_at=aware(job.started_at), finished_at=aware(job.finished_at),
         attempts=job.attempts, cancel_requested=job.cancel_requested,
-        progress=progress_of(job), error=job.error,
+        progress=progress_of(job), error=job.error, sweep_id=job.sweep_id,
     )
 
 
@@ -153,3 +154,165 @@ def job_detail(job: Job) -> JobDetail:
         latest_metrics={k: MetricPoint(**v) for k, v in (job.latest_metrics or {}).items()},
         summary=job.summary,
     )
+
+
+# ------------------------------------------------------------------ results of a job
+
+
+class ActiveUnits(BaseModel):
+    count: int | None
+    values: list[float | None] | None = Field(description="A_u = Cov_x(E_q[z_u]) per unit.")
+    threshold: float | None
+
+
+class MutualInformation(BaseModel):
+    value: float | None
+    batch_size: int | None = Field(description="B of the minibatch estimator: I <= log B.")
+
+
+class TrajectoryPoint(BaseModel):
+    step: int
+    rate: float | None
+    distortion: float | None
+    elbo: float | None = None
+
+
+class RateDistortionOut(BaseModel):
+    """A job's evaluation summary (ENGINE_SPEC §4) at one step, and its trajectory."""
+
+    job_id: uuid.UUID
+    status: str
+    step: int = Field(description="The step of this evaluation.")
+    final: bool = Field(description="True for the evaluation at the end of training.")
+    evaluated_steps: list[int]
+    rate: float | None
+    distortion: float | None
+    elbo: float | None
+    iwae: float | None
+    iwae_k: int | None
+    bits_per_dim: float | None
+    active_units: ActiveUnits
+    mutual_information: MutualInformation
+    marginal_kl: float | None
+    kl_per_unit: list[float | None] | None
+    kl_per_group: list[float | None] | None
+    beta_effective: float | None
+    scheme_state: dict[str, Any] | None
+    trajectory: list[TrajectoryPoint] = Field(
+        description="(step, R, D, ELBO) of every test-split evaluation.")
+    training_trajectory: list[TrajectoryPoint] = Field(
+        description="(step, R, D) of the training batches as logged, downsampled.")
+    summary: dict[str, Any] = Field(description="The evaluation summary as stored.")
+
+
+class ArtifactOut(BaseModel):
+    kind: str
+    step: int
+    path: str = Field(description="Relative to the job's folder; GET …/artifacts/{path}.")
+    bytes: int
+    sha256: str
+    created_at: datetime
+    url: str
+
+
+class ArtifactList(BaseModel):
+    job_id: uuid.UUID
+    items: list[ArtifactOut]
+    total_bytes: int
+
+
+class SamplesRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    n: int = Field(default=64, ge=1, le=1024)
+    temperature: float = Field(default=1.0, ge=0, le=100)
+    seed: int | None = Field(default=None, ge=0, lt=2**63)
+    step: int | None = Field(default=None, ge=0, description="Checkpoint step; latest if none.")
+
+
+# ------------------------------------------------------------------ sweeps
+
+
+class SweepCreate(BaseModel):
+    """A base TrainSpec and either a grid (cartesian product over dotted spec paths) or an
+    explicit list of overrides: one job per point."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{
+            "name": "beta-frontier",
+            "base": {"dataset": {"name": "digits"},
+                     "model": {"arch": "mlp", "latent_dim": 4, "hidden": [32]},
+                     "train": {"epochs": 2}},
+            "grid": {"kl.schedule.beta": [0.3, 1, 3], "train.seed": [0, 1]},
+            "resources": {"device": "cpu"},
+        }]},
+    )
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    base: dict[str, Any] = Field(description="The TrainSpec every point starts from.")
+    grid: dict[str, list[Any]] | None = Field(
+        default=None, description="{dotted.path: [values]}; the last key varies fastest.")
+    overrides: list[dict[str, Any]] | None = Field(
+        default=None, description="[{dotted.path: value}, ...], one point each.")
+    priority: int = Field(default=0, ge=0, le=9)
+    tags: list[Tag] = Field(default_factory=list, max_length=50)
+    resources: Resources = Field(default_factory=Resources)
+
+
+class SweepProgress(BaseModel):
+    total: int
+    counts: dict[str, int] = Field(description="Jobs per status.")
+    finished: int
+    fraction: float = Field(description="Optimizer steps done / planned over all jobs "
+                            "(finished jobs count as done).")
+
+
+class SweepSummary(BaseModel):
+    id: uuid.UUID
+    name: str
+    owner: str
+    status: Literal["queued", "running", "finished", "cancelled"]
+    created_at: datetime
+    cancel_requested: bool
+    varied: list[str] = Field(description="The dotted paths the points vary.")
+    progress: SweepProgress
+
+
+class SweepJob(BaseModel):
+    index: int | None
+    params: dict[str, Any]
+    job: JobSummary
+
+
+class SweepDetail(SweepSummary):
+    base: dict[str, Any]
+    grid: dict[str, Any] | None
+    overrides: list[Any] | None
+    jobs: list[SweepJob]
+
+
+class SweepList(BaseModel):
+    items: list[SweepSummary]
+    total: int
+    limit: int
+    offset: int
+
+
+class FrontierOut(BaseModel):
+    sweep_id: uuid.UUID
+    finished: int
+    total: int
+    seeds_vary: bool
+    points: list[dict[str, Any]] = Field(
+        description="Per finished job: job_id, params, rate, distortion, elbo, iwae, "
+                    "iwae_k, on_frontier.")
+    aggregated: list[dict[str, Any]] | None = Field(
+        description="Where seeds vary: per configuration, mean and spread (std/min/max) "
+                    "across seeds, on_frontier of the means.")
+
+
+class CompareOut(BaseModel):
+    jobs: list[uuid.UUID]
+    keys: list[str]
+    steps: list[int] = Field(description="The union of the steps of every series.")
+    series: dict[str, dict[str, list[float | None]]] = Field(
+        description="job id -> key -> values aligned with steps (null where absent).")

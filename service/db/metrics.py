@@ -195,11 +195,11 @@ def _ob(col: str) -> str:
     return f"(CAST({col} - :lo AS BIGINT) * :nb / :span)"
 
 
-def _rollup_sql(shifts: list[int]) -> str:
-    """One portable (PostgreSQL and SQLite) query over the rollup levels ``shifts``
-    (coarsest first): ``l0`` the coarsest rollups in [lo, hi], ``l<i>`` the children of the
-    non-whole ones, ``raw`` the points of the non-whole finest ones; then per output bucket
-    the min point, the max point, the first NULL step and the number of points."""
+def _rollup_sql(shifts: list[int], postgresql: bool) -> str:
+    """One query over the rollup levels ``shifts`` (coarsest first): ``l0`` the coarsest
+    rollups in [lo, hi], ``l<i>`` the children of the non-whole ones, ``raw`` the points of
+    the non-whole finest ones; then per output bucket the min point, the max point, the first
+    NULL step and the number of points (PostgreSQL: ARRAY aggregates; SQLite: windows)."""
     def whole(t: str) -> str:
         return (f"CASE WHEN {t}.first_step >= :lo AND {t}.last_step <= :hi AND "
                 f"{_ob(t + '.first_step')} = {_ob(t + '.last_step')} THEN 1 ELSE 0 END")
@@ -210,25 +210,46 @@ def _rollup_sql(shifts: list[int]) -> str:
     ctes = [f"""l0 AS (SELECT {cols}, {whole("c")} AS whole FROM metric_rollups c
         WHERE c.job_id = :job_id AND c.key = :key AND c.level = {k0}
           AND c.bucket BETWEEN (:lo >> {k0}) AND (:hi >> {k0}))"""]
+    # The children of a parent: one index range scan per parent. On PostgreSQL a LATERAL
+    # subquery fenced by OFFSET 0 keeps the parent's range an index condition even when the
+    # planner has no statistics (a fresh table: it then estimates one row everywhere and
+    # would rather scan the whole level once per parent, filtering on the range).
+    def children(table: str, cols: str, cond: str, lo_: str, hi_: str, parent: str) -> str:
+        if postgresql:
+            return (f"FROM {parent} p CROSS JOIN LATERAL (SELECT {cols} FROM {table} c "
+                    f"WHERE {cond} AND {lo_} <= c.{hi_[0]} AND c.{hi_[0]} <= {hi_[1]} "
+                    "OFFSET 0) AS c WHERE p.whole = 0")
+        return (f"FROM {parent} p JOIN {table} c ON {cond} AND c.{hi_[0]} BETWEEN {lo_} "
+                f"AND {hi_[1]} WHERE p.whole = 0")
+
+    big, small = ("GREATEST", "LEAST") if postgresql else ("max", "min")
+    rcols = cols + ", c.last_step"
     for i, k in enumerate(shifts[1:], 1):
         d = shifts[i - 1] - k
-        ctes.append(f"""l{i} AS (SELECT {cols}, {whole("c")} AS whole
-        FROM l{i - 1} p JOIN metric_rollups c
-          ON c.job_id = :job_id AND c.key = :key AND c.level = {k}
-         AND c.bucket BETWEEN CAST(p.bucket AS BIGINT) << {d}
-                          AND (CAST(p.bucket + 1 AS BIGINT) << {d}) - 1
-        WHERE p.whole = 0 AND c.bucket BETWEEN (:lo >> {k}) AND (:hi >> {k}))""")
+        src = children(
+            "metric_rollups", rcols, f"c.job_id = :job_id AND c.key = :key AND c.level = {k}",
+            f"{big}(CAST(p.bucket AS BIGINT) << {d}, :lo >> {k})",
+            ("bucket", f"{small}((CAST(p.bucket + 1 AS BIGINT) << {d}) - 1, :hi >> {k})"),
+            f"l{i - 1}")
+        ctes.append(f"l{i} AS (SELECT {cols}, {whole('c')} AS whole {src})")
     last, kl = len(shifts) - 1, shifts[-1]
-    ctes.append(f"""raw AS (SELECT m.step, m.value FROM l{last} p JOIN metrics m
-          ON m.job_id = :job_id AND m.key = :key
-         AND m.step BETWEEN CAST(p.bucket AS BIGINT) << {kl}
-                        AND (CAST(p.bucket + 1 AS BIGINT) << {kl}) - 1
-        WHERE p.whole = 0 AND m.step BETWEEN :lo AND :hi)""")
+    src = children(
+        "metrics", "c.step, c.value", "c.job_id = :job_id AND c.key = :key",
+        f"{big}(CAST(p.bucket AS BIGINT) << {kl}, :lo)",
+        ("step", f"{small}((CAST(p.bucket + 1 AS BIGINT) << {kl}) - 1, :hi)"), f"l{last}")
+    ctes.append(f"raw AS (SELECT c.step, c.value {src})")
     parts = [f"""SELECT {_ob("first_step")} AS ob, min_value, min_step, max_value, max_step,
         null_step, n FROM l{i} WHERE whole = 1""" for i in range(len(shifts))]
     parts.append(f"""SELECT {_ob("step")} AS ob, value, step, value, step,
         CASE WHEN value IS NULL THEN step END, 1 FROM raw""")
-    ctes.append("pieces AS (" + "\n      UNION ALL ".join(parts) + ")")
+    pieces = "\n      UNION ALL ".join(parts)
+    if postgresql:  # one hash aggregate; min(ARRAY[value, step]) carries the step along
+        return "WITH " + ",\n".join(ctes) + f"""
+    SELECT ob, min(ARRAY[min_value, min_step]) FILTER (WHERE min_value IS NOT NULL),
+           max(ARRAY[max_value, -max_step]) FILTER (WHERE max_value IS NOT NULL),
+           min(null_step), sum(n)
+    FROM ({pieces}) AS pieces GROUP BY ob"""
+    ctes.append(f"pieces AS ({pieces})")
     ctes.append("""mins AS (SELECT ob, min_value AS v, min_step AS s, row_number() OVER
         (PARTITION BY ob ORDER BY min_value, min_step) AS rn
         FROM pieces WHERE min_value IS NOT NULL)""")
@@ -241,24 +262,32 @@ def _rollup_sql(shifts: list[int]) -> str:
     UNION ALL SELECT 2, ob, NULL, min(null_step), sum(n) FROM pieces GROUP BY ob"""
 
 
-_ROLLUP_QUERIES: dict[tuple[int, ...], Any] = {}
+_ROLLUP_QUERIES: dict[tuple[tuple[int, ...], bool], Any] = {}
 
 
 def _rollup_buckets(
     session: Session, job_id: uuid.UUID, key: str, lo: int, hi: int, nb: int,
     shifts: list[int],
 ) -> list[Bucket]:
-    q = _ROLLUP_QUERIES.get(tuple(shifts))
+    pg = session.get_bind().dialect.name == "postgresql"
+    q = _ROLLUP_QUERIES.get((tuple(shifts), pg))
     if q is None:
-        q = _ROLLUP_QUERIES[tuple(shifts)] = text(_rollup_sql(shifts)).bindparams(
+        q = _ROLLUP_QUERIES[tuple(shifts), pg] = text(_rollup_sql(shifts, pg)).bindparams(
             bindparam("job_id", type_=Uuid))
-    rows = session.execute(
-        q, {"lo": lo, "hi": hi, "nb": nb, "span": hi - lo + 1, "job_id": job_id, "key": key}
-    ).all()
+    params = {"lo": lo, "hi": hi, "nb": nb, "span": hi - lo + 1, "job_id": job_id, "key": key}
+    if pg:
+        # the planner cannot estimate the descents and costs the query in the millions, which
+        # triggers JIT compilation: ~0.7 s to save nothing on a query that reads ~20k rows
+        session.execute(text("SET LOCAL jit = off"))
+        return [
+            (None, None, None, None, null_step, int(n)) if mn is None
+            else (mn[0], int(mn[1]), mx[0], -int(mx[1]), null_step, int(n))
+            for _ob, mn, mx, null_step, n in session.execute(q, params).all()
+        ]
     mins: dict[int, tuple[float, int]] = {}
     maxs: dict[int, tuple[float, int]] = {}
     rest: dict[int, tuple[int | None, int]] = {}
-    for kind, ob, v, s, n in rows:
+    for kind, ob, v, s, n in session.execute(q, params).all():
         if kind == 0:
             mins[ob] = (v, s)
         elif kind == 1:

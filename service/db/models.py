@@ -72,6 +72,12 @@ class Job(Base):
     error: Mapped[str | None] = mapped_column(Text)
     latest_metrics: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     summary: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # the sweep this job is a point of (migration 0003): its index and {dotted.path: value}
+    sweep_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("sweeps.id", name="fk_jobs_sweep_id", ondelete="SET NULL"), index=True
+    )
+    sweep_index: Mapped[int | None] = mapped_column(Integer)
+    sweep_params: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     tag_rows: Mapped[list[JobTag]] = relationship(
         back_populates="job", cascade="all, delete-orphan", lazy="selectin"
@@ -162,3 +168,37 @@ class Artifact(Base):
         Index("uq_artifacts_job_path", "job_id", "path", unique=True),
         Index("ix_artifacts_job_kind_step", "job_id", "kind", "step"),
     )
+
+
+class Sweep(Base):
+    """A base spec expanded over a grid (or a list of overrides) into one job per point."""
+
+    __tablename__ = "sweeps"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    name: Mapped[str] = mapped_column(String(200))
+    owner: Mapped[str] = mapped_column(String(200), index=True)
+    base: Mapped[dict[str, Any]] = mapped_column(JSON)
+    grid: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    overrides: Mapped[list[Any] | None] = mapped_column(JSON)
+    n_points: Mapped[int] = mapped_column(Integer)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    __table_args__ = (Index("ix_sweeps_created_at", "created_at"),)
+
+
+class Evaluation(Base):
+    """One test-split evaluation summary of a job (vae_engine.evaluate keys), per step.
+
+    Written by the worker's sink at every evaluation; a replayed evaluation overwrites its row.
+    """
+
+    __tablename__ = "evaluations"
+
+    job_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True
+    )
+    step: Mapped[int] = mapped_column(Integer, primary_key=True)
+    summary: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

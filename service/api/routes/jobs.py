@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query, status
@@ -53,6 +54,7 @@ def list_jobs(
     status_: Annotated[Status | None, Query(alias="status")] = None,
     tag: str | None = None,
     owner: str | None = None,
+    sweep: Annotated[uuid.UUID | None, Query(description="Jobs of this sweep.")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> JobList:
@@ -61,6 +63,8 @@ def list_jobs(
         q = q.where(Job.status == status_)
     if owner:
         q = q.where(Job.owner == owner)
+    if sweep:
+        q = q.where(Job.sweep_id == sweep)
     if tag:
         q = q.where(Job.id.in_(select(JobTag.job_id).where(JobTag.tag == tag)))
     total = session.scalar(select(func.count()).select_from(q.subquery())) or 0

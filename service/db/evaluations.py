@@ -1,0 +1,39 @@
+"""Per-step evaluation summaries (``evaluations``): written by the worker's sink, read by
+``GET /api/v1/jobs/{id}/rate-distortion``."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from sqlalchemy import Engine, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from service.db.models import Evaluation, utcnow
+
+
+def record_evaluation(engine: Engine, job_id: uuid.UUID, step: int,
+                      summary: dict[str, Any]) -> None:
+    """Upsert the summary of ``step`` (a resumed run that re-evaluates a step overwrites it).
+    Non-finite floats are stored as null (strict JSON)."""
+    from vae_engine.io import dumps
+
+    row = {"job_id": job_id, "step": int(step), "summary": json.loads(dumps(summary)),
+           "created_at": utcnow()}
+    dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(Evaluation).values(**row)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["job_id", "step"],
+        set_={"summary": stmt.excluded.summary, "created_at": stmt.excluded.created_at},
+    )
+    with engine.begin() as conn:
+        conn.execute(stmt)
+
+
+def evaluations(session: Session, job_id: uuid.UUID) -> list[Evaluation]:
+    """Every stored evaluation of a job, by step."""
+    return list(session.scalars(
+        select(Evaluation).where(Evaluation.job_id == job_id).order_by(Evaluation.step)
+    ))

@@ -1,0 +1,180 @@
+"""Per-job results over the API (TestClient, both backends): the rate-distortion summary,
+checkpoints, sample grids, traversals, fresh samples, artifact listing and path safety.
+
+The job is trained in-process by the engine through the worker's own SQL sink and artifact
+store (real database, real files); no Celery worker is needed for these reads."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import uuid
+
+import pytest
+from fastapi.testclient import TestClient
+
+from service.core import jobs as jobops
+from service.db.session import get_engine, session_scope
+from tests.conftest import tiny_spec
+from worker.artifacts import SqlArtifacts
+from worker.sink import SqlMetricSink
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def trained(backend):  # noqa: ANN001, ANN201
+    from service.main import create_app
+    from vae_engine import train
+    from vae_engine.spec import parse_spec
+
+    settings = backend.settings(reaper_enabled=False)
+    app = create_app(settings)
+    with TestClient(app) as client:
+        r = client.post("/api/v1/jobs", json={"spec": tiny_spec(), "resources": {"device": "cpu"}})
+        assert r.status_code == 201, r.text
+        jid = uuid.UUID(r.json()["id"])
+        engine = get_engine(settings.db_url)
+        lease = str(uuid.uuid4())
+        with session_scope(settings.db_url) as s:
+            assert jobops.claim(s, jid, lease, "test", 60)
+        sink = SqlMetricSink(engine, jid, lease)
+        store = SqlArtifacts(engine, settings.artifacts, jid)
+        result = train(parse_spec(r.json()["spec"]), sink, store, device="cpu")
+        sink.flush()
+        with session_scope(settings.db_url) as s:
+            jobops.finish(s, jid, lease, "succeeded", step=result.step,
+                          summary=sink_summary(result.summary))
+        yield client, str(jid), settings
+
+
+def sink_summary(summary):  # noqa: ANN001, ANN201
+    import json
+
+    from vae_engine.io import dumps
+
+    return json.loads(dumps(summary))
+
+
+def test_rate_distortion_latest_and_by_step(trained) -> None:  # noqa: ANN001
+    client, jid, _ = trained
+    r = client.get(f"/api/v1/jobs/{jid}/rate-distortion")
+    assert r.status_code == 200, r.text
+    rd = r.json()
+    assert rd["step"] == 48 and rd["evaluated_steps"] == [24, 48] and rd["final"] is True
+    s = rd["summary"]
+    assert rd["elbo"] == pytest.approx(-(rd["rate"] + rd["distortion"]), rel=1e-5)
+    assert rd["iwae_k"] == 10 and rd["iwae"] is not None
+    assert rd["active_units"]["count"] == s["active_units"]
+    assert len(rd["active_units"]["values"]) == 4 and rd["active_units"]["threshold"] == 0.01
+    assert rd["mutual_information"]["batch_size"] == s["mi_batch_size"] > 0
+    assert len(rd["kl_per_unit"]) == 4 and rd["marginal_kl"] is not None
+    assert rd["beta_effective"] == pytest.approx(1.0) and rd["scheme_state"] is not None
+    assert [p["step"] for p in rd["trajectory"]] == [24, 48]
+    steps = [p["step"] for p in rd["training_trajectory"]]
+    assert steps[0] == 5 and steps[-1] == 48 and all(p["rate"] is not None
+                                                     for p in rd["training_trajectory"])
+    mid = client.get(f"/api/v1/jobs/{jid}/rate-distortion", params={"step": 24}).json()
+    assert mid["step"] == 24 and mid["final"] is False
+    assert mid["rate"] == rd["trajectory"][0]["rate"]
+    missing = client.get(f"/api/v1/jobs/{jid}/rate-distortion", params={"step": 7})
+    assert missing.status_code == 404 and "24, 48" in missing.json()["detail"]
+
+
+def test_no_evaluation_yet_is_404(trained) -> None:  # noqa: ANN001
+    client, _, _ = trained
+    r = client.post("/api/v1/jobs", json={"spec": tiny_spec()})
+    jid = r.json()["id"]
+    assert client.get(f"/api/v1/jobs/{jid}/rate-distortion").status_code == 404
+    assert client.get(f"/api/v1/jobs/{jid}/checkpoints/latest").status_code == 404
+    assert client.get(f"/api/v1/jobs/{uuid.uuid4()}/artifacts").status_code == 404
+
+
+def test_checkpoint_list_and_download_reload(trained, tmp_path) -> None:  # noqa: ANN001
+    from vae_engine import load_checkpoint
+
+    client, jid, _ = trained
+    cks = client.get(f"/api/v1/jobs/{jid}/checkpoints").json()
+    assert [c["step"] for c in cks] == [24, 48]
+    r = client.get(f"/api/v1/jobs/{jid}/checkpoints/latest")
+    assert r.status_code == 200
+    digest = hashlib.sha256(r.content).hexdigest()
+    assert digest == cks[-1]["sha256"] == r.headers["x-vaelab-sha256"]
+    assert "step_00000048.safetensors" in r.headers["content-disposition"]
+    path = tmp_path / "ck.safetensors"
+    path.write_bytes(r.content)
+    ck = load_checkpoint(path)
+    assert ck.step == 48 and ck.sample(4, seed=0).shape == (4, 1, 8, 8)
+    first = client.get(f"/api/v1/jobs/{jid}/checkpoints/24")
+    assert first.status_code == 200 and first.headers["x-vaelab-step"] == "24"
+    assert client.get(f"/api/v1/jobs/{jid}/checkpoints/25").status_code == 404
+    assert client.get(f"/api/v1/jobs/{jid}/checkpoints/abc").status_code == 422
+
+
+def test_sample_grids_traversal_and_fresh_samples(trained) -> None:  # noqa: ANN001
+    from PIL import Image
+
+    client, jid, _ = trained
+    for kind in ("prior", "recon", "traversal"):
+        r = client.get(f"/api/v1/jobs/{jid}/samples", params={"kind": kind})
+        assert r.status_code == 200, (kind, r.text)
+        assert r.headers["content-type"] == "image/png" and r.content.startswith(PNG_MAGIC)
+    old = client.get(f"/api/v1/jobs/{jid}/samples", params={"kind": "recon", "step": 24})
+    assert old.status_code == 200 and old.headers["x-vaelab-step"] == "24"
+    assert client.get(f"/api/v1/jobs/{jid}/samples", params={"kind": "bogus"}).status_code == 422
+    body = {"n": 9, "temperature": 0.8, "seed": 3}
+    a = client.post(f"/api/v1/jobs/{jid}/samples", json=body)
+    b = client.post(f"/api/v1/jobs/{jid}/samples", json=body)
+    assert a.status_code == 200 and a.content == b.content  # same seed, same image
+    w, h = Image.open(io.BytesIO(a.content)).size
+    assert w == h > 8 * 3
+    bad = client.post(f"/api/v1/jobs/{jid}/samples", json={"n": 0})
+    assert bad.status_code == 422 and bad.json()["detail"][0]["field"] == "n"
+
+
+def test_artifacts_listed_with_sizes_and_hashes(trained) -> None:  # noqa: ANN001
+    client, jid, settings = trained
+    listing = client.get(f"/api/v1/jobs/{jid}/artifacts").json()
+    kinds = {a["kind"] for a in listing["items"]}
+    assert {"checkpoint", "samples", "recon", "summary"} <= kinds
+    assert listing["total_bytes"] == sum(a["bytes"] for a in listing["items"])
+    for a in listing["items"]:
+        data = (settings.artifacts / jid / a["path"]).read_bytes()
+        assert len(data) == a["bytes"] and hashlib.sha256(data).hexdigest() == a["sha256"]
+        got = client.get(a["url"])
+        assert got.status_code == 200 and got.content == data
+
+
+@pytest.mark.parametrize("path", [
+    "../../etc/passwd", "..%2f..%2fetc%2fpasswd", "%2e%2e/%2e%2e/etc/passwd",
+    "%252e%252e%252fetc%252fpasswd", "/etc/passwd", "%2fetc%2fpasswd",
+    "checkpoints/../../x", "checkpoints/%2e%2e/%2e%2e/x", "..\\..\\x", "checkpoints//x",
+    "C:%5cwindows", "summaries/summary.json%00.png",
+])
+def test_artifact_paths_never_escape_the_root(trained, path) -> None:  # noqa: ANN001
+    client, jid, settings = trained
+    secret = settings.artifacts.parent / "secret.txt"
+    secret.write_text("top secret")
+    r = client.get(f"/api/v1/jobs/{jid}/artifacts/{path}")
+    assert r.status_code in (400, 404), (path, r.status_code)
+    assert b"top secret" not in r.content and b"root:" not in r.content
+
+
+def test_unsafe_path_checks() -> None:
+    from service.artifact_paths import UnsafePath, check_relative
+
+    for bad in ("..", "a/../b", "/abs", "a\\b", "a//b", "%2e%2e", "a/./b", "", "c:x", "a\x00"):
+        with pytest.raises(UnsafePath):
+            check_relative(bad)
+    assert str(check_relative("checkpoints/step_1.safetensors")) == "checkpoints/step_1.safetensors"
+
+
+def test_symlink_out_of_the_root_is_refused(tmp_path) -> None:  # noqa: ANN001
+    from service.artifact_paths import UnsafePath, resolve_under
+
+    root = tmp_path / "root"
+    root.mkdir()
+    (tmp_path / "outside.txt").write_text("x")
+    (root / "link").symlink_to(tmp_path / "outside.txt")
+    with pytest.raises(UnsafePath):
+        resolve_under(root, "link")
