@@ -339,7 +339,9 @@ def _draw(ax: Any, rows: list[dict[str, Any]]) -> None:
     labels = _labels(rows)
     for i, text in enumerate(labels):
         if text and (len(rows) <= MAX_LABELS or on[i]):
-            ax.annotate(text, (r[i], d[i]), xytext=(4, 4), textcoords="offset points",
+            right_half = r[i] > xlim[0] + 0.75 * (xlim[1] - xlim[0])  # keep labels inside
+            ax.annotate(text, (r[i], d[i]), xytext=(-4 if right_half else 4, 4),
+                        textcoords="offset points", ha="right" if right_half else "left",
                         fontsize=7)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="upper right")
