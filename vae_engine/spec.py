@@ -484,10 +484,30 @@ class TrainSpec(_Section):
 
     @model_validator(mode="after")
     def _cross_checks(self) -> TrainSpec:
-        kl_problems = _kl_problems(self)
-        if kl_problems:
-            raise ValueError("; ".join(kl_problems))
+        problems = _kl_problems(self)
+        if problems:
+            raise CrossFieldError(problems)
         return self
+
+
+class CrossFieldError(ValueError):
+    """Problems that involve several fields, each ``"<dotted.field>: <message>"``.
+
+    pydantic reports a validator's error at the document root; ``format_validation_error``
+    takes the problems back out so that each is reported under its own field.
+    """
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("; ".join(problems))
+
+    def entries(self) -> list[dict[str, str]]:
+        out = []
+        for p in self.problems:
+            field, sep, message = p.partition(": ")
+            out.append({"field": field, "message": message} if sep
+                       else {"field": "<root>", "message": p})
+        return out
 
 
 # --------------------------------------------------------------------------- loading
@@ -502,6 +522,10 @@ def format_validation_error(err: ValidationError) -> list[dict[str, str]]:
     """One entry per bad field: ``{"field": "kl.schedule.beta", "message": ...}``."""
     out = []
     for e in err.errors(include_url=False):
+        cross = (e.get("ctx") or {}).get("error")
+        if isinstance(cross, CrossFieldError):
+            out += cross.entries()
+            continue
         loc = list(e["loc"])
         cleaned = [
             part

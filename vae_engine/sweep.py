@@ -31,7 +31,6 @@ import itertools
 import json
 import logging
 import math
-import re
 import types
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
@@ -320,27 +319,12 @@ def apply_overrides(
 # --------------------------------------------------------------------------- validation
 
 
-_ROOT_PROBLEM = re.compile(r"^([A-Za-z_]\w*(?:\.\w+)+): (.+)$", re.S)
-# The cross-field checks join their problems with "; " and start each with its dotted field.
-_ROOT_SPLIT = re.compile(r"; (?=[A-Za-z_]\w*(?:\.\w+)+: )")
-
-
 def _spec_errors(spec: dict[str, Any]) -> list[dict[str, str]]:
-    """parse_spec's errors, with the cross-field checks split back into their fields."""
+    """parse_spec's errors, one per field (cross-field problems included)."""
     try:
         parse_spec(spec)
     except SpecError as err:
-        out = []
-        for e in err.errors:
-            msg = e["message"]
-            if e["field"] == "<root>" and msg.startswith("Value error, "):
-                for part in _ROOT_SPLIT.split(msg.removeprefix("Value error, ")):
-                    m = _ROOT_PROBLEM.match(part)
-                    out.append({"field": m[1], "message": m[2]} if m
-                               else {"field": "<root>", "message": part})
-            else:
-                out.append(e)
-        return out
+        return list(err.errors)
     return []
 
 

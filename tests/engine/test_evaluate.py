@@ -113,3 +113,20 @@ def test_summary_identities(trained):
     assert sum(s["kl_per_unit"]) == pytest.approx(s["rate"], rel=1e-4)
     assert s["active_units"] == sum(v > 0.01 for v in s["active_units_variance"])
     assert s["bits_per_dim"] == pytest.approx(-s["elbo"] / (64 * math.log(2)), rel=1e-6)
+
+
+def test_hierarchical_summary_reports_top_group_mi_only():
+    from vae_engine.likelihoods import build_likelihood
+    from vae_engine.models import build_model
+    from vae_engine.spec import parse_spec
+
+    spec = parse_spec({"dataset": {"name": "digits"}, "model": {"arch": "hierarchical"}})
+    torch.manual_seed(0)
+    lik = build_likelihood(spec.likelihood)
+    model = build_model(spec.model, (1, 8, 8), 1)
+    x = torch.rand(32, 1, 8, 8).bernoulli(generator=torch.Generator().manual_seed(0))
+    s = evaluate(model, lik, x, generator=torch.Generator().manual_seed(0))
+    assert s["mutual_information"] is None and s["marginal_kl"] is None
+    top = s["mutual_information_top_group"]
+    assert -1e-5 <= top <= math.log(32) + 1e-5
+    assert s["marginal_kl_top_group"] == pytest.approx(s["kl_per_group"][0] - top, rel=1e-5)

@@ -134,3 +134,15 @@ def test_stateless_weights(schedule, want):
     s = scheme(schedule)  # N = 64, M = 8
     assert s.weight(0) == s.weight(99) == pytest.approx(want)
     assert s.state_dict() == {}
+
+
+def test_cyclical_rejects_more_cycles_than_steps():
+    from vae_engine.errors import SpecError
+    from vae_engine.kl import SchemeContext, build_scheme
+    from vae_engine.spec import CyclicalSchedule
+
+    ctx = SchemeContext(data_dims=64, latent_dims=4, total_steps=10, steps_per_epoch=10)
+    with pytest.raises(SpecError) as info:
+        build_scheme(CyclicalSchedule(n_cycle=1000), ctx)
+    assert info.value.errors[0]["field"] == "kl.schedule.n_cycle"
+    assert build_scheme(CyclicalSchedule(n_cycle=10), ctx).weight(0) == 0.0

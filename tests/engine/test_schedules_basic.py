@@ -49,3 +49,17 @@ def test_objective_reports_d_loss_d_rate():
     loss, logs = scheme.objective(d, r, 0)
     loss.backward()
     assert float(loss.detach()) == 16.0 and logs["beta"] == float(r.grad) == 3.0
+
+
+def test_beta_norm_gives_the_same_effective_beta_in_both_reductions(tiny_spec):
+    # digits: N = 64, M = 4; beta_effective is logged in sum-mode units either way.
+    from vae_engine import train
+    from vae_engine.io import ListSink
+
+    for reduction in ("sum", "mean"):
+        tiny_spec["kl"] = {"schedule": {"kind": "beta_norm", "beta_norm": 0.1},
+                           "reduction": reduction}
+        sink = ListSink()
+        train(tiny_spec, sink)
+        betas = [v for _, v in sink.series("beta_effective")]
+        assert betas and all(b == pytest.approx(0.1 * 64 / 4) for b in betas), reduction

@@ -15,4 +15,8 @@ class BetaNorm(KLScheme):
     paper = "Higgins et al. 2017, beta-VAE (ICLR), section 4"
 
     def weight(self, step: int) -> float:
+        # In mean mode the objective already divides D by N and R by M, so beta_norm is the
+        # weight as given; in sum mode it is converted. beta_effective is beta_norm*N/M in both.
+        if self.ctx.reduction == "mean":
+            return float(self.spec.beta_norm)
         return float(self.spec.beta_norm) * self.ctx.data_dims / self.ctx.latent_dims

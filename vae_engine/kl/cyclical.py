@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 
+from vae_engine.errors import SpecError
 from vae_engine.kl.base import SCHEMES, KLScheme
 from vae_engine.kl.sigmoid import logistic
 
@@ -54,6 +55,15 @@ class Cyclical(KLScheme):
         "Fu et al. 2019, Cyclical Annealing Schedule: A Simple Approach to Mitigating KL "
         "Vanishing (NAACL)"
     )
+
+    def __init__(self, spec, ctx):
+        super().__init__(spec, ctx)
+        if spec.n_cycle > ctx.total_steps:  # a cycle shorter than one step never ramps
+            raise SpecError([{
+                "field": "kl.schedule.n_cycle",
+                "message": f"{spec.n_cycle} cycles do not fit in {ctx.total_steps} training "
+                           "steps; use at most one cycle per step (far fewer in practice)",
+            }])
 
     def weight(self, step: int) -> float:
         s = self.spec
