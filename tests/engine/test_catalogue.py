@@ -77,13 +77,13 @@ def test_an_example_for_every_scheme_and_likelihood():
 
 @pytest.mark.slow
 def test_examples_run(tmp_path):
-    """Each example trains for 3 steps (CPU) and evaluates on 16 examples."""
+    """Each example trains for 4 steps (CPU; the cyclical example needs one per cycle) and evaluates on 16 examples."""
     from vae_engine import train
     from vae_engine.io import ListSink
 
     for path in EXAMPLES:
         spec = load_spec(path).model_dump(mode="json")
-        spec["train"].update(max_steps=3, eval_every_epochs=0, checkpoint_every_epochs=0,
+        spec["train"].update(max_steps=4, eval_every_epochs=0, checkpoint_every_epochs=0,
                              device="cpu")
         spec["eval"].update(iwae_k=2, max_examples=16, n_samples=4)
         if spec["dataset"]["name"] == "shapes":
