@@ -77,7 +77,8 @@ def test_an_example_for_every_scheme_and_likelihood():
 
 @pytest.mark.slow
 def test_examples_run(tmp_path):
-    """Each example trains for 4 steps (CPU; the cyclical example needs one per cycle) and evaluates on 16 examples."""
+    """Each example trains for 4 steps on CPU (one per cycle of the cyclical example) and
+    evaluates on 16 examples."""
     from vae_engine import train
     from vae_engine.io import ListSink
 
