@@ -1,4 +1,5 @@
-"""Safe resolution of artifact paths: nothing outside the artifact root is ever served.
+"""Safe resolution of artifact paths: nothing outside the artifact root is ever served (and
+no dataset outside the dataset root is ever read, :func:`resolve_inside`).
 
 A path from a request (or one stored in ``artifacts.path``) is accepted only if it is
 relative, made of plain components (no ``..``, ``.``, empty parts, backslashes, drive letters,
@@ -51,3 +52,22 @@ def job_relative(job_id: uuid.UUID, rel: str) -> str:
     """The stored path (relative to the artifact root) of a path relative to a job's folder."""
     check_relative(rel)
     return f"{job_id}/{rel}"
+
+
+def resolve_inside(root: Path, path: str) -> Path:
+    """A user-given file path confined to ``root``: a relative path is taken relative to
+    ``root`` (:func:`resolve_under`); an absolute one is accepted only if, symlinks resolved,
+    it lies inside ``root``. Returns the resolved absolute path, or :class:`UnsafePath`."""
+    if isinstance(path, str) and path.startswith("/"):
+        if _BAD_CHARS.search(path) or len(path) > 1000:
+            raise UnsafePath("forbidden characters or over-long path")
+        root_r = Path(root).resolve()
+        resolved = Path(path).resolve()
+        if not resolved.is_relative_to(root_r) or resolved == root_r:
+            raise UnsafePath(f"must lie inside the dataset root {root_r}")
+        return resolved
+    try:
+        return resolve_under(root, path)
+    except UnsafePath as exc:
+        raise UnsafePath(f"{exc}; give a path inside the dataset root "
+                         f"{Path(root).resolve()}") from None

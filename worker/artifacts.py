@@ -11,9 +11,9 @@ import uuid
 from pathlib import Path
 
 from sqlalchemy import Engine, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from service.db.models import Artifact, utcnow
+from service.db.upsert import upsert
 from vae_engine.io import LocalArtifacts
 
 
@@ -32,12 +32,8 @@ class SqlArtifacts(LocalArtifacts):
             "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest(),
             "created_at": utcnow(),
         }
-        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
-        stmt = dialect.insert(Artifact).values(**row)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["job_id", "path"],
-            set_={k: stmt.excluded[k] for k in ("kind", "step", "bytes", "sha256", "created_at")},
-        )
+        stmt = upsert(self.engine, Artifact, row, keys=("job_id", "path"),
+                      update=("kind", "step", "bytes", "sha256", "created_at"))
         with self.engine.begin() as conn:
             conn.execute(stmt)
         return path

@@ -17,6 +17,7 @@ import traceback
 import uuid
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import DBAPIError
 
 from service.core import jobs as jobops
 from service.core.config import Settings
@@ -99,7 +100,8 @@ def run_job(job_id: str, settings: Settings, worker: str = "worker") -> str:
     jid = uuid.UUID(job_id)
     lease = str(uuid.uuid4())
     with session_scope(settings.db_url) as s:
-        if not jobops.claim(s, jid, lease, worker, settings.reaper_stale_after_s):
+        if not jobops.claim(s, jid, lease, worker, settings.reaper_stale_after_s,
+                            settings.max_attempts):
             job = s.get(Job, jid)
             status = job.status if job else "missing"
             log.info("job %s not claimed (status %s); dropping the message", job_id, status)
@@ -162,6 +164,12 @@ def _train(spec_dict, device, sink, artifacts, resume_from, hb):  # noqa: ANN001
         return "failed", {"error": str(exc), "step": exc.step}
     except VaelabError as exc:
         return "failed", {"error": str(exc)}
+    except DBAPIError:
+        # infrastructure (e.g. the sink lost the database), not a training failure: let it
+        # propagate. The job stays `running` with our lease while the heartbeat stops, so the
+        # reaper (or a retried/redelivered message, via claim) takes it over once the
+        # heartbeat is stale, resuming from the last checkpoint, within max_attempts.
+        raise
     except Exception as exc:  # noqa: BLE001 - a bug or a crash in training: record it
         log.exception("job crashed")
         tb = traceback.format_exc(limit=5)

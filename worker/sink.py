@@ -20,18 +20,11 @@ import time
 import uuid
 from typing import Any
 
-from sqlalchemy import Engine, Uuid, bindparam, text, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Engine, Uuid, bindparam, func, select, text, update
 
 from service.db.models import ROLLUP_SHIFTS, Job, Metric
+from service.db.upsert import insert_ignore
 from vae_engine.io import MetricSink, dumps
-
-
-def insert_ignore(engine: Engine, table: Any):  # noqa: ANN201
-    """A dialect-specific INSERT ... ON CONFLICT DO NOTHING."""
-    dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
-    return dialect.insert(table).on_conflict_do_nothing()
-
 
 # Merge a new partial rollup (``excluded``) into the stored one: lexicographic min of
 # (min_value, min_step), max of (max_value, -max_step) — the earliest step wins ties —, first
@@ -185,6 +178,13 @@ class SqlMetricSink(MetricSink):
     # ------------------------------------------------------------------ MetricSink
     def start(self, total_steps: int, start_step: int) -> None:
         self.total_steps, self.step = total_steps, start_step
+        # the SSE cursor must keep increasing across attempts: a resumed attempt on a host
+        # whose clock is behind the last one's would otherwise write ts below a client's
+        # Last-Event-ID, and the stream (ts > cursor) would never send those points
+        with self.engine.connect() as conn:
+            last = conn.scalar(select(func.max(Metric.ts)).where(Metric.job_id == self.job_id))
+        with self._lock:
+            self._last_ts = max(self._last_ts, last or 0.0)
         self._update_job(total_steps=total_steps, resume_step=start_step, step=start_step)
 
     def log(self, step: int, metrics: dict[str, float]) -> None:
@@ -224,7 +224,10 @@ class SqlMetricSink(MetricSink):
         self._last_flush = time.monotonic()
         if not self._rows and not self._latest_dirty:
             return
-        rows, self._rows = self._rows, []
+        # the buffer is cleared only once the transaction has committed: a failed insert
+        # (the database is away) keeps the points, in order, for the next flush. The caller
+        # holds self._lock, so nothing is appended meanwhile.
+        rows = list(self._rows)
         ts = max(time.time(), self._last_ts + 1e-6)
         self._last_ts = ts
         for r in rows:
@@ -238,6 +241,7 @@ class SqlMetricSink(MetricSink):
             if self.lease is not None:
                 stmt = stmt.where(Job.lease == self.lease)
             conn.execute(stmt.values(latest_metrics=dict(self._latest), step=self.step))
+        del self._rows[: len(rows)]
         self._latest_dirty = False
         self.points_written += len(rows)
 

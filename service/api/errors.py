@@ -17,12 +17,17 @@ def spec_errors(spec: Any) -> list[dict[str, str]]:
     try:
         parse_spec(spec)
     except SpecError as exc:
-        return [
-            {"field": "spec" if e["field"] == "<root>" else f"spec.{e['field']}",
-             "message": e["message"]}
-            for e in exc.errors
-        ]
+        return spec_error_list(exc)
     return []
+
+
+def spec_error_list(exc: Any) -> list[dict[str, str]]:
+    """A :class:`vae_engine.errors.SpecError` as 422 items, fields prefixed with ``spec.``."""
+    return [
+        {"field": "spec" if e["field"] == "<root>" else f"spec.{e['field']}",
+         "message": e["message"]}
+        for e in exc.errors
+    ]
 
 
 async def validation_handler(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -32,6 +32,11 @@ class Settings(BaseSettings):
     artifact_root: Path | None = Field(
         default=None, description="Checkpoints, sample grids; default <data_dir>/artifacts"
     )
+    dataset_root: Path | None = Field(
+        default=None,
+        description="The only place a spec's npz dataset may be read from; default "
+                    "<data_dir>/datasets",
+    )
     api_url: str = Field(
         default="http://127.0.0.1:8000", description="Where the CLI client finds the API."
     )
@@ -44,6 +49,12 @@ class Settings(BaseSettings):
         default=60.0, gt=0, description="A running job silent this long is re-enqueued."
     )
     reaper_interval_s: float = Field(default=15.0, gt=0)
+    reaper_requeue_queued_after_s: float = Field(
+        default=300.0, gt=0,
+        description="A job queued this long (since its last send) is sent again, in case its "
+                    "message was lost between the commit and the broker; claim drops the "
+                    "duplicate.",
+    )
     reaper_enabled: bool = Field(default=True, description="Run the reaper in the API process.")
     max_attempts: int = Field(default=3, ge=1, description="Worker losses before `failed`.")
     gpu_queue: str = "gpu"
@@ -90,6 +101,10 @@ class Settings(BaseSettings):
     @property
     def artifacts(self) -> Path:
         return (self.artifact_root or self.data_dir / "artifacts").resolve()
+
+    @property
+    def datasets(self) -> Path:
+        return (self.dataset_root or self.data_dir / "datasets").resolve()
 
     @property
     def embedded_broker(self) -> bool:

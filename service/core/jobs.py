@@ -6,6 +6,8 @@ an API replica, a reaper and a worker racing on the same job cannot both win.
     queued --claim--> running --outcome--> succeeded | failed | cancelled
        ^                 |
        +--- reaper ------+   (heartbeat stale; attempts < max_attempts, else failed)
+
+The reaper also re-sends a job left ``queued`` too long (its message may have been lost).
 """
 
 from __future__ import annotations
@@ -83,15 +85,20 @@ def request_cancel(session: Session, job_id: uuid.UUID) -> Job | None:
 
 
 def claim(
-    session: Session, job_id: uuid.UUID, lease: str, worker: str, stale_after_s: float
+    session: Session, job_id: uuid.UUID, lease: str, worker: str, stale_after_s: float,
+    max_attempts: int | None = None,
 ) -> bool:
     """Take a job for one attempt: queued, or running with a stale heartbeat (a redelivery
-    after its worker died). False means someone else has it or it is finished."""
+    after its worker died) and fewer than ``max_attempts`` attempts — the reaper's bound: a
+    stale job that has used them all ends ``failed`` here as it would there. False means
+    someone else has it or it is finished."""
     now = utcnow()
     stale = now - timedelta(seconds=stale_after_s)
-    claimable = (Job.status == "queued") | (
-        (Job.status == "running") & ((Job.heartbeat_at.is_(None)) | (Job.heartbeat_at < stale))
+    is_stale = (Job.status == "running") & (
+        (Job.heartbeat_at.is_(None)) | (Job.heartbeat_at < stale)
     )
+    under_limit = True if max_attempts is None else Job.attempts < max_attempts
+    claimable = (Job.status == "queued") | (is_stale & under_limit)
     res = _update(session,
         update(Job)
         .where(Job.id == job_id, claimable, Job.cancel_requested.is_(False))
@@ -101,6 +108,8 @@ def claim(
         )
     )
     if res.rowcount != 1:
+        if max_attempts is not None:
+            _fail_exhausted(session, job_id, stale, max_attempts, now)
         # a queued job whose cancel flag is set is cancelled, not run
         _update(session,
             update(Job)
@@ -112,6 +121,32 @@ def claim(
         update(Job).where(Job.id == job_id, Job.started_at.is_(None)).values(started_at=now)
     )
     return True
+
+
+def _fail_exhausted(session: Session, job_id: uuid.UUID, stale: datetime, max_attempts: int,
+                    now: datetime) -> None:
+    """A stale running job whose attempts are used up: failed (cancelled if a cancel was
+    requested), with the reason, as :func:`reap` would record it."""
+    job = session.execute(
+        select(Job.attempts, Job.heartbeat_at, Job.cancel_requested).where(Job.id == job_id)
+    ).one_or_none()
+    if job is None:
+        return
+    base = update(Job).where(
+        Job.id == job_id, Job.status == "running", Job.attempts >= max_attempts,
+        (Job.heartbeat_at.is_(None)) | (Job.heartbeat_at < stale),
+    )
+    silent = _seconds(now, job.heartbeat_at)
+    if job.cancel_requested:
+        values = dict(status="cancelled", error=f"worker lost (no heartbeat for {silent:.0f} s) "
+                      "after a cancel request")
+    else:
+        values = dict(status="failed", error=(
+            f"worker lost: no heartbeat for {silent:.0f} s on attempt {job.attempts} of "
+            f"{max_attempts}; giving up"))
+    res = _update(session, base.values(lease=None, finished_at=now, updated_at=now, **values))
+    if res.rowcount == 1:
+        log.warning("claim: job %s %s (attempts used up)", job_id, values["status"])
 
 
 def finish(
@@ -174,6 +209,36 @@ def reap(session: Session, settings: Settings, enqueue: Enqueue) -> list[tuple[s
             log.warning("reaper: job %s %s", job.id, action)
             actions.append((str(job.id), action))
     session.commit()
+    actions.extend(_resend_queued(session, settings, enqueue, now))
+    return actions
+
+
+def _resend_queued(
+    session: Session, settings: Settings, enqueue: Enqueue, now: datetime
+) -> list[tuple[str, str]]:
+    """Send again the jobs queued (or last sent) over ``reaper_requeue_queued_after_s`` ago:
+    a job is committed as ``queued`` before its message is sent, so a crash or a broker
+    failure in between leaves it with no message. A job still waiting behind others gets a
+    duplicate, which :func:`claim` drops (at most one per job per interval: the CAS on
+    ``updated_at`` picks one reaper, and bumps the clock)."""
+    old = now - timedelta(seconds=settings.reaper_requeue_queued_after_s)
+    candidates = session.scalars(
+        select(Job).where(Job.status == "queued", Job.updated_at < old)
+        .order_by(Job.created_at)
+    ).all()
+    actions: list[tuple[str, str]] = []
+    for job in candidates:
+        res = _update(session,
+            update(Job).where(Job.id == job.id, Job.status == "queued",
+                              Job.updated_at == job.updated_at)
+            .values(updated_at=now)
+        )
+        if res.rowcount != 1:
+            continue
+        session.commit()
+        enqueue(job)  # a broker failure here: the next pass, an interval later, tries again
+        log.warning("reaper: job %s queued since %s; message re-sent", job.id, job.updated_at)
+        actions.append((str(job.id), "resent"))
     return actions
 
 

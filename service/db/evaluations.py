@@ -8,10 +8,10 @@ import uuid
 from typing import Any
 
 from sqlalchemy import Engine, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from service.db.models import Evaluation, utcnow
+from service.db.upsert import upsert
 
 
 def record_evaluation(engine: Engine, job_id: uuid.UUID, step: int,
@@ -22,12 +22,8 @@ def record_evaluation(engine: Engine, job_id: uuid.UUID, step: int,
 
     row = {"job_id": job_id, "step": int(step), "summary": json.loads(dumps(summary)),
            "created_at": utcnow()}
-    dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(Evaluation).values(**row)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["job_id", "step"],
-        set_={"summary": stmt.excluded.summary, "created_at": stmt.excluded.created_at},
-    )
+    stmt = upsert(engine, Evaluation, row, keys=("job_id", "step"),
+                  update=("summary", "created_at"))
     with engine.begin() as conn:
         conn.execute(stmt)
 

@@ -268,3 +268,25 @@ def test_schemes_health_and_docs(client) -> None:  # noqa: ANN001
     assert {"/api/v1/jobs", "/api/v1/jobs/{job_id}", "/api/v1/jobs/{job_id}/cancel",
             "/api/v1/jobs/{job_id}/metrics", "/api/v1/jobs/{job_id}/events",
             "/api/v1/schemes", "/healthz", "/readyz"} <= set(paths)
+
+
+def _npz_spec(path: str) -> dict:
+    spec = tiny_spec()
+    spec["dataset"] = {"name": "npz", "path": path}
+    return spec
+
+
+@pytest.mark.parametrize("path", ["/etc/passwd", "../outside.npz", "a/../../outside.npz",
+                                  "/tmp/elsewhere/x.npz"])
+def test_npz_path_outside_the_dataset_root_is_422(client, path) -> None:  # noqa: ANN001
+    r = client.post("/api/v1/jobs", json={"spec": _npz_spec(path)})
+    assert r.status_code == 422, r.text
+    assert [e["field"] for e in r.json()["detail"]] == ["spec.dataset.path"]
+
+
+def test_npz_path_inside_the_dataset_root_is_stored_resolved(client) -> None:  # noqa: ANN001
+    root = client.backend.settings().datasets
+    for given in ("sets/d.npz", str(root / "sets" / "d.npz")):
+        r = client.post("/api/v1/jobs", json={"spec": _npz_spec(given)})
+        assert r.status_code == 201, r.text
+        assert r.json()["spec"]["dataset"]["path"] == str(root / "sets" / "d.npz")

@@ -178,3 +178,55 @@ def test_symlink_out_of_the_root_is_refused(tmp_path) -> None:  # noqa: ANN001
     (root / "link").symlink_to(tmp_path / "outside.txt")
     with pytest.raises(UnsafePath):
         resolve_under(root, "link")
+
+
+def test_traversal_of_a_missing_or_outside_dataset_is_422_not_500(trained) -> None:  # noqa: ANN001
+    """A job trained on an npz file that has since gone (or a checkpoint naming a file outside
+    the dataset root): the traversal needs the test split, and says why it cannot have it."""
+    import numpy as np
+
+    from vae_engine import train
+    from vae_engine.spec import parse_spec
+
+    client, _, settings = trained
+    root = settings.datasets
+    root.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    name = f"d-{uuid.uuid4().hex[:6]}.npz"
+    np.savez(root / name, x_train=rng.integers(0, 256, (64, 8, 8), dtype=np.uint8),
+             x_test=rng.integers(0, 256, (16, 8, 8), dtype=np.uint8))
+    spec = tiny_spec(epochs=1)
+    spec["dataset"] = {"name": "npz", "path": name}
+    spec["model"] = {"arch": "mlp", "latent_dim": 2, "hidden": [8]}
+    r = client.post("/api/v1/jobs", json={"spec": spec, "resources": {"device": "cpu"}})
+    assert r.status_code == 201, r.text
+    jid = uuid.UUID(r.json()["id"])
+    engine = get_engine(settings.db_url)
+    lease = str(uuid.uuid4())
+    with session_scope(settings.db_url) as s:
+        assert jobops.claim(s, jid, lease, "test", 60)
+    train(parse_spec(r.json()["spec"]), SqlMetricSink(engine, jid, lease),
+          SqlArtifacts(engine, settings.artifacts, jid), device="cpu")
+    ok = client.get(f"/api/v1/jobs/{jid}/samples", params={"kind": "traversal"})
+    assert ok.status_code == 200, ok.text
+    (root / name).unlink()
+    from service.api.routes import results
+
+    with results._SPLITS_LOCK:
+        results._SPLITS.clear()
+    r = client.get(f"/api/v1/jobs/{jid}/samples", params={"kind": "traversal"})
+    assert r.status_code == 422, r.text
+    assert "not found" in r.text
+
+
+def test_test_split_reads_no_npz_outside_the_dataset_root(tmp_path) -> None:  # noqa: ANN001
+    from fastapi import HTTPException
+
+    from service.api.routes.results import _test_split
+    from vae_engine.spec import NpzData
+
+    for path in ("/etc/passwd", "../x.npz"):
+        with pytest.raises(HTTPException) as info:
+            _test_split(NpzData(path=path), tmp_path / "datasets")
+        assert info.value.status_code == 422
+        assert info.value.detail[0]["field"] == "spec.dataset.path"

@@ -185,3 +185,23 @@ def test_frontier_json_csv_png_svg_consistent_with_summaries(client) -> None:  #
 def test_unknown_sweep_is_404(client) -> None:  # noqa: ANN001
     assert client.get(f"/api/v1/sweeps/{uuid.uuid4()}").status_code == 404
     assert client.get(f"/api/v1/sweeps/{uuid.uuid4()}/rate-distortion").status_code == 404
+
+
+def test_npz_paths_are_confined_to_the_dataset_root_per_point(client) -> None:  # noqa: ANN001
+    base = tiny_spec()
+    base["dataset"] = {"name": "npz", "path": "a.npz"}
+    r = create(client, base=base, overrides=[
+        {"dataset": {"name": "npz", "path": p}} for p in ("a.npz", "/etc/x.npz", "../b.npz")])
+    assert r.status_code == 422, r.text
+    errors = r.json()["detail"]
+    assert {e["field"] for e in errors} == {"spec.dataset.path"}
+    assert len(errors) == 2 and "point 1" in errors[0]["message"]
+    r = create(client, base=base, grid={"kl.schedule.beta": [0.5, 1.0]})
+    assert r.status_code == 201, r.text
+    root = client.backend.settings().datasets
+    for j in r.json()["jobs"]:
+        with session_scope(client.backend.db_url) as s:
+            from service.db.models import Job
+
+            assert s.get(Job, uuid.UUID(j["job"]["id"])).spec["dataset"]["path"] == str(
+                root / "a.npz")

@@ -10,9 +10,11 @@ from fastapi import APIRouter, HTTPException, Query, status
 from sqlalchemy import func, select
 
 from service.api.deps import CurrentUser, EnqueueDep, JobDep, SessionDep, SettingsDep
-from service.api.errors import spec_errors
+from service.api.errors import spec_error_list
 from service.api.schemas import JobCreate, JobDetail, JobList, job_detail, job_summary
+from service.artifact_paths import UnsafePath
 from service.core import jobs as jobops
+from service.core.datasets import confine_dataset
 from service.db.models import TERMINAL, Job, JobTag
 
 log = logging.getLogger(__name__)
@@ -27,12 +29,17 @@ def submit_job(
     body: JobCreate, session: SessionDep, settings: SettingsDep, owner: CurrentUser,
     enqueue: EnqueueDep,
 ) -> JobDetail:
+    from vae_engine.errors import SpecError
     from vae_engine.spec import parse_spec
 
-    errors = spec_errors(body.spec)
-    if errors:
-        raise HTTPException(422, errors)
-    spec = parse_spec(body.spec).model_dump(mode="json")
+    try:
+        spec = parse_spec(body.spec).model_dump(mode="json")
+    except SpecError as exc:
+        raise HTTPException(422, spec_error_list(exc)) from None
+    try:
+        spec = confine_dataset(spec, settings.datasets)
+    except UnsafePath as exc:
+        raise HTTPException(422, [{"field": "spec.dataset.path", "message": str(exc)}]) from None
     job = jobops.create_job(
         session, settings, spec, owner=owner, priority=body.priority, tags=body.tags,
         device=body.resources.device,

@@ -33,7 +33,7 @@ from service.api.schemas import (
     TrajectoryPoint,
     aware,
 )
-from service.artifact_paths import UnsafePath, check_relative, resolve_under
+from service.artifact_paths import UnsafePath, check_relative, resolve_inside, resolve_under
 from service.db.evaluations import evaluations
 from service.db.metrics import read_series
 from service.db.models import Artifact, Job
@@ -231,17 +231,28 @@ def _load(path: str, sha256: str) -> Any:  # sha256: a rewritten file is a new e
 
 
 _SPLITS: dict[str, Any] = {}  # the test splits of the last few datasets traversed
+_SPLITS_LOCK = threading.Lock()  # up to TORCH_SLOTS handler threads use the cache at once
 
 
-def _test_split(dataset: Any) -> Any:
+def _test_split(dataset: Any, dataset_root: Path) -> Any:
+    """The test split of a checkpoint's dataset; an npz file is read only from inside the
+    dataset root (a checkpoint's spec is not trusted to name any file on this host)."""
     from vae_engine.data import load_dataset
 
+    if dataset.name == "npz":
+        try:
+            dataset = dataset.model_copy(
+                update={"path": str(resolve_inside(dataset_root, dataset.path))})
+        except UnsafePath as exc:
+            raise HTTPException(422, [{"field": "spec.dataset.path",
+                                       "message": str(exc)}]) from None
     key = json.dumps(dataset.model_dump(mode="json"), sort_keys=True)
-    if key not in _SPLITS:
-        while len(_SPLITS) >= 2:
-            _SPLITS.pop(next(iter(_SPLITS)))
-        _SPLITS[key] = load_dataset(dataset).x_test
-    return _SPLITS[key]
+    with _SPLITS_LOCK:  # held while loading: the other thread waits rather than loads twice
+        if key not in _SPLITS:
+            while len(_SPLITS) >= 2:
+                _SPLITS.pop(next(iter(_SPLITS)))
+            _SPLITS[key] = load_dataset(dataset).x_test
+        return _SPLITS[key]
 
 
 class _Slot:
@@ -295,14 +306,15 @@ def _traversal(job: Job, session: Any, settings: Any, step: int | None, index: i
         from vae_engine.errors import VaelabError
         from vae_engine.traversal import traversal_png
 
-        ck = _load(path, a.sha256)
-        x_test = _test_split(ck.spec.dataset)
-        if index >= x_test.shape[0]:
-            raise HTTPException(422, [{"field": "index", "message": f"the test split has "
-                                       f"{x_test.shape[0]} examples"}])
         if scores is not None and any(v is None for v in scores):
             scores = None
         try:
+            ck = _load(path, a.sha256)
+            # a missing or damaged dataset file is a DataError (a VaelabError): 422, not 500
+            x_test = _test_split(ck.spec.dataset, settings.datasets)
+            if index >= x_test.shape[0]:
+                raise HTTPException(422, [{"field": "index", "message": f"the test split has "
+                                           f"{x_test.shape[0]} examples"}])
             with torch.no_grad():
                 return traversal_png(ck, x_test[index : index + 1], max_units=max_units,
                                      unit_scores=scores)

@@ -1,9 +1,8 @@
-"""What can be put in a spec: the engine's catalogue when it has one, and the JSON Schema."""
+"""What can be put in a spec: the engine's catalogue (generated from its registries) and the
+spec's JSON Schema."""
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 from typing import Any
 
 from fastapi import APIRouter
@@ -11,18 +10,9 @@ from fastapi import APIRouter
 router = APIRouter(prefix="/api/v1", tags=["schemes"])
 
 
-def _catalogue() -> Any:
-    for name in ("vae_engine.catalogue", "vae_engine.catalog"):
-        if importlib.util.find_spec(name) is not None:
-            mod = importlib.import_module(name)
-            fn = getattr(mod, "catalogue", None) or getattr(mod, "catalog", None)
-            if callable(fn):
-                return fn()
-    return None
-
-
 @router.get("/schemes")
 def schemes() -> dict[str, Any]:
+    from vae_engine.catalogue import catalogue
     from vae_engine.spec import spec_json_schema
 
-    return {"catalogue": _catalogue(), "spec_schema": spec_json_schema()}
+    return {"catalogue": catalogue(), "spec_schema": spec_json_schema()}
