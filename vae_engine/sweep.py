@@ -76,7 +76,9 @@ def _tag_field(members: list[type[BaseModel]]) -> str | None:
     if len(members) < 2:
         return None
     common = set.intersection(*(set(m.model_fields) for m in members))
-    for name in sorted(common):
+    # Other Literal fields can be common to every member too (dataset.binarize): prefer the
+    # spec's discriminator names.
+    for name in [t for t in _TAGS if t in common] + sorted(common - set(_TAGS)):
         if all(get_origin(m.model_fields[name].annotation) is Literal for m in members):
             return name
     return None

@@ -263,3 +263,15 @@ def test_sweep_module_does_not_import_torch():
     code = "import sys, vae_engine.sweep; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_grid_over_a_dataset_field_that_only_some_members_have():
+    # dataset members share the Literal field `binarize`; the discriminator is still `name`.
+    from vae_engine.sweep import build_sweep
+
+    base = {"dataset": {"name": "npz", "path": "/data/a.npz"}}
+    points = build_sweep(base, grid={"dataset.path": ["/data/a.npz", "/data/b.npz"],
+                                     "dataset.binarize": ["none", "static"]})
+    assert [(p["spec"]["dataset"]["path"], p["spec"]["dataset"]["binarize"]) for p in points] == [
+        ("/data/a.npz", "none"), ("/data/a.npz", "static"),
+        ("/data/b.npz", "none"), ("/data/b.npz", "static")]
