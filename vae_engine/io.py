@@ -20,7 +20,8 @@ class MetricSink:
     ``eval/<key>`` scalars; ``log_eval`` gets the whole evaluation summary (lists included).
     Step numbers are optimizer steps completed; a (key, step) pair is never sent twice in one
     uninterrupted run, but a resumed run may resend points after its checkpoint: sinks that
-    persist must ignore duplicates.
+    persist must ignore duplicates. ``flush`` is called before every checkpoint is written
+    and must not return until the points are stored (raise if they cannot be).
     """
 
     def start(self, total_steps: int, start_step: int) -> None:  # noqa: B027

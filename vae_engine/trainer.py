@@ -195,18 +195,19 @@ def eval_generator(run: Run, step: int) -> torch.Generator:
 
 
 def run_evaluation(
-    run: Run, step: int, sink: MetricSink, artifacts: ArtifactWriter, *, iwae: bool
+    run: Run, step: int, sink: MetricSink, artifacts: ArtifactWriter,
+    beta_effective: float | None,
 ) -> dict[str, Any]:
+    """Evaluate on the test split (IWAE included), log eval/* scalars, write image grids."""
     ev = run.spec.eval
     summary = evaluate(
-        run.model, run.likelihood, run.x_eval, iwae_k=ev.iwae_k if iwae else 0,
-        iwae_chunk=ev.iwae_chunk, au_threshold=ev.au_threshold,
-        generator=eval_generator(run, step),
+        run.model, run.likelihood, run.x_eval, iwae_k=ev.iwae_k, iwae_chunk=ev.iwae_chunk,
+        au_threshold=ev.au_threshold, generator=eval_generator(run, step),
     )
     summary["step"] = step
-    summary["beta_effective"] = None  # filled by the caller from the last logged value
     sink.log(step, {f"eval/{k}": float(v) for k, v in summary.items()
                     if isinstance(v, int | float) and not isinstance(v, bool)})
+    summary["beta_effective"] = beta_effective  # the last logged training value
     write_images(run, step, artifacts)
     return summary
 
@@ -231,7 +232,13 @@ def write_images(run: Run, step: int, artifacts: ArtifactWriter) -> None:
         lik.train(was)
 
 
-def write_checkpoint(run: Run, step: int, artifacts: ArtifactWriter) -> str:
+def write_checkpoint(
+    run: Run, step: int, sink: MetricSink, artifacts: ArtifactWriter
+) -> str:
+    """Flush the sink, then write the checkpoint: every point logged up to ``step`` is stored
+    before a checkpoint that a resumed run would start after exists (a crash in between
+    would otherwise lose them for good: the resumed run never logs them again)."""
+    sink.flush()
     data = encode_checkpoint(
         model=run.model, likelihood=run.likelihood, optimizer=run.optimizer, step=step,
         epoch=step // run.steps_per_epoch, spec=run.spec, data_shape=run.data.shape,
@@ -290,24 +297,20 @@ def train(
         if step % run.steps_per_epoch == 0:
             done = step // run.steps_per_epoch
             if t.eval_every_epochs and done % t.eval_every_epochs == 0:
-                summary = run_evaluation(run, step, sink, artifacts, iwae=True)
-                summary["beta_effective"] = last_metrics.get("beta_effective")
+                summary = run_evaluation(run, step, sink, artifacts,
+                                         last_metrics.get("beta_effective"))
                 sink.log_eval(step, summary)
             if t.checkpoint_every_epochs and done % t.checkpoint_every_epochs == 0:
-                last_ckpt = write_checkpoint(run, step, artifacts)
-                sink.flush()
+                last_ckpt = write_checkpoint(run, step, sink, artifacts)
         if should_stop is not None and should_stop():
-            last_ckpt = write_checkpoint(run, step, artifacts)
-            sink.flush()
+            last_ckpt = write_checkpoint(run, step, sink, artifacts)
             return TrainResult("stopped", step, run.total_steps, None, last_ckpt)
 
-    summary = run_evaluation(run, step, sink, artifacts, iwae=True)
-    summary["beta_effective"] = last_metrics.get("beta_effective")
+    summary = run_evaluation(run, step, sink, artifacts, last_metrics.get("beta_effective"))
     summary["scheme_state"] = run.scheme.state_dict()
     sink.log_eval(step, summary)
     artifacts.write("summary", step, "summary.json", dumps(summary).encode())
-    last_ckpt = write_checkpoint(run, step, artifacts)
-    sink.flush()
+    last_ckpt = write_checkpoint(run, step, sink, artifacts)
     return TrainResult("completed", step, run.total_steps, summary, last_ckpt)
 
 

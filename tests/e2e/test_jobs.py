@@ -142,6 +142,8 @@ def test_sigkill_worker_mid_job_resumes_from_checkpoint(stack: Stack) -> None:
             select(Metric.key, func.count(), func.count(func.distinct(Metric.step)))
             .where(Metric.job_id == jid_u).group_by(Metric.key)).all()
         row = s.get(Job, jid_u)
-    assert steps == expected  # every point exactly once, none lost across the kill
+    # every point exactly once, none lost across the kill
+    missing = sorted(set(expected) - set(steps))
+    assert steps == expected, f"missing {missing}; first checkpoint {first_ckpt}, {job['progress']}"
     assert all(n == distinct for _key, n, distinct in per_key)
     assert "worker lost" in (row.error or "") or row.error is None
