@@ -84,9 +84,7 @@ def read_checkpoint(source: str | Path | bytes) -> tuple[dict[str, torch.Tensor]
         tensors = st_load(data)
         n = int.from_bytes(data[:8], "little")
         raw = json.loads(data[8 : 8 + n]).get("__metadata__") or {}
-    except (OSError, ValueError, json.JSONDecodeError) as exc:
-        raise VaelabError(f"cannot read checkpoint {name}: {exc}") from None
-    except Exception as exc:  # safetensors raises its own SafetensorError on corrupt files
+    except Exception as exc:  # OSError, bad JSON, or safetensors' own SafetensorError
         raise VaelabError(f"cannot read checkpoint {name}: {exc}") from None
     if "vaelab" not in raw:
         raise VaelabError(f"{name} is not a vaelab checkpoint (no 'vaelab' metadata)")

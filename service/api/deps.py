@@ -10,7 +10,7 @@ from fastapi import Depends, Header, HTTPException, Request
 from sqlalchemy.orm import Session
 
 from service.core.config import Settings
-from service.db.models import Job
+from service.db.models import Job, Sweep
 from service.db.session import get_sessionmaker
 
 
@@ -62,3 +62,13 @@ def get_job(job_id: uuid.UUID, session: SessionDep) -> Job:
 
 
 JobDep = Annotated[Job, Depends(get_job)]
+
+
+def get_sweep(sweep_id: uuid.UUID, session: SessionDep) -> Sweep:
+    sweep = session.get(Sweep, sweep_id)
+    if sweep is None:
+        raise HTTPException(404, f"no sweep {sweep_id}")
+    return sweep
+
+
+SweepDep = Annotated[Sweep, Depends(get_sweep)]

@@ -25,27 +25,35 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 @pytest.fixture(scope="module")
 def trained(backend):  # noqa: ANN001, ANN201
     from service.main import create_app
-    from vae_engine import train
-    from vae_engine.spec import parse_spec
 
     settings = backend.settings(reaper_enabled=False)
     app = create_app(settings)
     with TestClient(app) as client:
-        r = client.post("/api/v1/jobs", json={"spec": tiny_spec(), "resources": {"device": "cpu"}})
-        assert r.status_code == 201, r.text
-        jid = uuid.UUID(r.json()["id"])
-        engine = get_engine(settings.db_url)
-        lease = str(uuid.uuid4())
-        with session_scope(settings.db_url) as s:
-            assert jobops.claim(s, jid, lease, "test", 60)
-        sink = SqlMetricSink(engine, jid, lease)
-        store = SqlArtifacts(engine, settings.artifacts, jid)
-        result = train(parse_spec(r.json()["spec"]), sink, store, device="cpu")
-        sink.flush()
+        jid, lease, result = submit_and_train(client, settings, tiny_spec())
         with session_scope(settings.db_url) as s:
             jobops.finish(s, jid, lease, "succeeded", step=result.step,
                           summary=sink_summary(result.summary))
         yield client, str(jid), settings
+
+
+def submit_and_train(client, settings, spec):  # noqa: ANN001, ANN201
+    """Submit over HTTP, claim the job as a worker would and train it in this process with
+    the worker's SQL sink and artifact store. Returns (job id, lease, TrainResult)."""
+    from vae_engine import train
+    from vae_engine.spec import parse_spec
+
+    r = client.post("/api/v1/jobs", json={"spec": spec, "resources": {"device": "cpu"}})
+    assert r.status_code == 201, r.text
+    jid = uuid.UUID(r.json()["id"])
+    engine = get_engine(settings.db_url)
+    lease = str(uuid.uuid4())
+    with session_scope(settings.db_url) as s:
+        assert jobops.claim(s, jid, lease, "test", 60)
+    sink = SqlMetricSink(engine, jid, lease)
+    result = train(parse_spec(r.json()["spec"]), sink,
+                   SqlArtifacts(engine, settings.artifacts, jid), device="cpu")
+    sink.flush()
+    return jid, lease, result
 
 
 def sink_summary(summary):  # noqa: ANN001, ANN201
@@ -185,8 +193,6 @@ def test_traversal_of_a_missing_or_outside_dataset_is_422_not_500(trained) -> No
     the dataset root): the traversal needs the test split, and says why it cannot have it."""
     import numpy as np
 
-    from vae_engine import train
-    from vae_engine.spec import parse_spec
 
     client, _, settings = trained
     root = settings.datasets
@@ -198,15 +204,7 @@ def test_traversal_of_a_missing_or_outside_dataset_is_422_not_500(trained) -> No
     spec = tiny_spec(epochs=1)
     spec["dataset"] = {"name": "npz", "path": name}
     spec["model"] = {"arch": "mlp", "latent_dim": 2, "hidden": [8]}
-    r = client.post("/api/v1/jobs", json={"spec": spec, "resources": {"device": "cpu"}})
-    assert r.status_code == 201, r.text
-    jid = uuid.UUID(r.json()["id"])
-    engine = get_engine(settings.db_url)
-    lease = str(uuid.uuid4())
-    with session_scope(settings.db_url) as s:
-        assert jobops.claim(s, jid, lease, "test", 60)
-    train(parse_spec(r.json()["spec"]), SqlMetricSink(engine, jid, lease),
-          SqlArtifacts(engine, settings.artifacts, jid), device="cpu")
+    jid, _, _ = submit_and_train(client, settings, spec)
     ok = client.get(f"/api/v1/jobs/{jid}/samples", params={"kind": "traversal"})
     assert ok.status_code == 200, ok.text
     (root / name).unlink()

@@ -14,12 +14,7 @@ from __future__ import annotations
 
 import torch
 
-
-def split_groups(per_unit: torch.Tensor, group_sizes: tuple[int, ...] | None) -> torch.Tensor:
-    """Sum the last dim (M units) within each group: (..., M) -> (..., G)."""
-    if group_sizes is None:
-        return per_unit.sum(-1, keepdim=True)
-    return torch.stack([c.sum(-1) for c in per_unit.split(list(group_sizes), -1)], -1)
+from vae_engine.models.base import split_groups
 
 
 def free_bits_terms(

@@ -22,8 +22,8 @@ import torch
 from vae_engine.kl.balancing import alpha_from_scales, balancing_coefficients
 from vae_engine.kl.base import KLScheme
 from vae_engine.kl.batch_stats import batch_stats_kl
-from vae_engine.kl.free_bits import free_bits_terms, split_groups
-from vae_engine.models.base import ModelOutput
+from vae_engine.kl.free_bits import free_bits_terms
+from vae_engine.models.base import ModelOutput, split_groups
 
 
 def rate_term(

@@ -34,6 +34,13 @@ def std_normal_log_prob(z: torch.Tensor) -> torch.Tensor:
     return -0.5 * (LOG_2PI + z.pow(2))
 
 
+def split_groups(per_unit: torch.Tensor, group_sizes: tuple[int, ...] | None) -> torch.Tensor:
+    """Sum the last dim (M units) within each latent group: (..., M) -> (..., G)."""
+    if group_sizes is None:
+        return per_unit.sum(-1, keepdim=True)
+    return torch.stack([c.sum(-1) for c in per_unit.split(list(group_sizes), -1)], -1)
+
+
 @dataclass
 class ModelOutput:
     params: torch.Tensor  # (B, P*C, H, W) decoder output
@@ -46,9 +53,7 @@ class ModelOutput:
 
     def kl_groups(self) -> torch.Tensor:
         """(B, G) KL summed within each group."""
-        if self.group_sizes is None:
-            return self.kl.sum(dim=1, keepdim=True)
-        return torch.stack([c.sum(dim=1) for c in self.kl.split(list(self.group_sizes), 1)], 1)
+        return split_groups(self.kl, self.group_sizes)
 
 
 class VAEModel(nn.Module):

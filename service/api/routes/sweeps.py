@@ -7,10 +7,10 @@ import logging
 import uuid
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
+from fastapi import APIRouter, HTTPException, Query, Response, status
 from sqlalchemy import func, select
 
-from service.api.deps import CurrentUser, EnqueueDep, SessionDep, SettingsDep
+from service.api.deps import CurrentUser, EnqueueDep, SessionDep, SettingsDep, SweepDep
 from service.api.schemas import (
     FrontierOut,
     SweepCreate,
@@ -29,16 +29,6 @@ from service.db.models import JOB_STATUSES, TERMINAL, Job, Sweep
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1/sweeps", tags=["sweeps"])
-
-
-def get_sweep(sweep_id: uuid.UUID, session: SessionDep) -> Sweep:
-    sweep = session.get(Sweep, sweep_id)
-    if sweep is None:
-        raise HTTPException(404, f"no sweep {sweep_id}")
-    return sweep
-
-
-SweepDep = Annotated[Sweep, Depends(get_sweep)]
 
 
 def sweep_tag(sweep_id: uuid.UUID) -> str:
