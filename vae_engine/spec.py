@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import yaml
 from pydantic import (
@@ -31,6 +31,10 @@ from vae_engine.errors import SpecError
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    # Fields of this section that name a file on the host (a user's data): the service
+    # confines them to its dataset root, whatever the component is called.
+    user_file_fields: ClassVar[tuple[str, ...]] = ()
 
 
 # --------------------------------------------------------------------------- datasets
@@ -69,6 +73,8 @@ class ShapesData(_Section):
 
 class NpzData(_Section):
     """A user file with ``x_train`` and ``x_test`` (uint8 or float in [0, 1])."""
+
+    user_file_fields: ClassVar[tuple[str, ...]] = ("path",)
 
     name: Literal["npz"] = "npz"
     binarize: Binarize = Field(default="none", description=BINARIZE_HELP)
@@ -562,6 +568,19 @@ def load_spec(path: str | Path) -> TrainSpec:
         msg = f"{p} is not valid YAML/JSON: {msg}"
         raise SpecError([{"field": "<file>", "message": msg}]) from None
     return parse_spec(data)
+
+
+def user_files(spec: TrainSpec) -> dict[str, str]:
+    """Every field of ``spec`` that names a host file, as ``{"dataset.path": value}``.
+
+    Declared by each component (``user_file_fields``), so confinement never depends on a
+    component's name."""
+    out = {}
+    for section in ("dataset", "model", "likelihood"):
+        part = getattr(spec, section)
+        for field in type(part).user_file_fields:
+            out[f"{section}.{field}"] = getattr(part, field)
+    return out
 
 
 def spec_json_schema() -> dict[str, Any]:

@@ -12,9 +12,8 @@ from sqlalchemy import func, select
 from service.api.deps import CurrentUser, EnqueueDep, JobDep, SessionDep, SettingsDep
 from service.api.errors import spec_error_list
 from service.api.schemas import JobCreate, JobDetail, JobList, job_detail, job_summary
-from service.artifact_paths import UnsafePath
 from service.core import jobs as jobops
-from service.core.datasets import confine_dataset
+from service.core.datasets import UnsafeUserFile, confine_dataset
 from service.db.models import TERMINAL, Job, JobTag
 
 log = logging.getLogger(__name__)
@@ -38,8 +37,8 @@ def submit_job(
         raise HTTPException(422, spec_error_list(exc)) from None
     try:
         spec = confine_dataset(spec, settings.datasets)
-    except UnsafePath as exc:
-        raise HTTPException(422, [{"field": "spec.dataset.path", "message": str(exc)}]) from None
+    except UnsafeUserFile as exc:
+        raise HTTPException(422, [{"field": f"spec.{exc.field}", "message": str(exc)}]) from None
     job = jobops.create_job(
         session, settings, spec, owner=owner, priority=body.priority, tags=body.tags,
         device=body.resources.device,

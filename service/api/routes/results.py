@@ -239,12 +239,12 @@ def _test_split(dataset: Any, dataset_root: Path) -> Any:
     dataset root (a checkpoint's spec is not trusted to name any file on this host)."""
     from vae_engine.data import load_dataset
 
-    if dataset.name == "npz":
+    for field in type(dataset).user_file_fields:
         try:
-            dataset = dataset.model_copy(
-                update={"path": str(resolve_inside(dataset_root, dataset.path))})
+            dataset = dataset.model_copy(update={
+                field: str(resolve_inside(dataset_root, getattr(dataset, field)))})
         except UnsafePath as exc:
-            raise HTTPException(422, [{"field": "spec.dataset.path",
+            raise HTTPException(422, [{"field": f"spec.dataset.{field}",
                                        "message": str(exc)}]) from None
     key = json.dumps(dataset.model_dump(mode="json"), sort_keys=True)
     with _SPLITS_LOCK:  # held while loading: the other thread waits rather than loads twice

@@ -22,9 +22,8 @@ from service.api.schemas import (
     aware,
     job_summary,
 )
-from service.artifact_paths import UnsafePath
 from service.core import jobs as jobops
-from service.core.datasets import confine_dataset
+from service.core.datasets import UnsafeUserFile, confine_dataset
 from service.db.models import JOB_STATUSES, TERMINAL, Job, Sweep
 
 log = logging.getLogger(__name__)
@@ -115,18 +114,18 @@ def create_sweep(body: SweepCreate, session: SessionDep, settings: SettingsDep,
     except SpecError as exc:
         raise HTTPException(422, [{"field": e["field"], "message": e["message"]}
                                   for e in exc.errors]) from None
-    bad: dict[str, list[int]] = {}  # message -> the points whose npz path is refused
+    bad: dict[tuple[str, str], list[int]] = {}  # (field, message) -> the refused points
     for pt in points:
         try:
             pt["spec"] = confine_dataset(pt["spec"], settings.datasets)
-        except UnsafePath as exc:
-            bad.setdefault(str(exc), []).append(pt["index"])
+        except UnsafeUserFile as exc:
+            bad.setdefault((exc.field, str(exc)), []).append(pt["index"])
     if bad:
         raise HTTPException(422, [
-            {"field": "spec.dataset.path",
+            {"field": f"spec.{field}",
              "message": f"point{'s' if len(ix) > 1 else ''} "
                         f"{', '.join(map(str, ix))}: {msg}"}
-            for msg, ix in bad.items()
+            for (field, msg), ix in bad.items()
         ])
     sweep = Sweep(id=uuid.uuid4(), name=body.name or str(body.base.get("name") or "sweep"),
                   owner=owner, base=body.base, grid=body.grid, overrides=body.overrides,
