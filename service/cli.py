@@ -126,8 +126,8 @@ def cmd_api(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
+    from service.core import launcher
     from service.core.config import get_settings
-    from worker import launcher
 
     s = get_settings()
     host = socket.gethostname()
