@@ -208,23 +208,19 @@ def test_traversal_of_a_missing_or_outside_dataset_is_422_not_500(trained) -> No
     ok = client.get(f"/api/v1/jobs/{jid}/samples", params={"kind": "traversal"})
     assert ok.status_code == 200, ok.text
     (root / name).unlink()
-    from service.api.routes import results
+    from service.core import inference
 
-    with results._SPLITS_LOCK:
-        results._SPLITS.clear()
+    inference.clear_caches()
     r = client.get(f"/api/v1/jobs/{jid}/samples", params={"kind": "traversal"})
     assert r.status_code == 422, r.text
     assert "not found" in r.text
 
 
 def test_test_split_reads_no_npz_outside_the_dataset_root(tmp_path) -> None:  # noqa: ANN001
-    from fastapi import HTTPException
-
-    from service.api.routes.results import _test_split
+    from service.core.inference import BadInferenceInput, load_test_split
     from vae_engine.spec import NpzData
 
     for path in ("/etc/passwd", "../x.npz"):
-        with pytest.raises(HTTPException) as info:
-            _test_split(NpzData(path=path), tmp_path / "datasets")
-        assert info.value.status_code == 422
-        assert info.value.detail[0]["field"] == "spec.dataset.path"
+        with pytest.raises(BadInferenceInput) as info:  # the API's 422, naming the field
+            load_test_split(NpzData(path=path), tmp_path / "datasets")
+        assert info.value.field == "spec.dataset.path"
