@@ -189,13 +189,13 @@ def test_job_detail_has_progress_eta_and_latest_metrics(client) -> None:  # noqa
 
 
 def _read_events(client, jid, last_event_id=None):  # noqa: ANN001, ANN202
-    from service.client import parse_sse
+    from service.client import read_events
 
     headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
     with client.stream("GET", f"/api/v1/jobs/{jid}/events", headers=headers) as r:
         assert r.status_code == 200
         assert r.headers["content-type"].startswith("text/event-stream")
-        return list(parse_sse(r.iter_lines()))
+        return list(read_events(r))
 
 
 def test_events_stream_metrics_and_resume_from_last_event_id(client) -> None:  # noqa: ANN001
