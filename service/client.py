@@ -1,15 +1,16 @@
-"""The HTTP client behind ``vaelab submit|jobs|status|cancel``, and an SSE reader."""
+"""The HTTP client behind the ``vaelab`` client commands, and the reader of a job's event
+stream (Server-Sent Events, decoded by httpx-sse)."""
 
 from __future__ import annotations
 
 import getpass
-import json
 import os
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
+from httpx_sse import EventSource
 
 
 def default_user() -> str:
@@ -113,7 +114,7 @@ class Client:
                     if resp.status_code >= 400:
                         resp.read()
                         self._json(resp)
-                    for event, data, eid in parse_sse(resp.iter_lines()):
+                    for event, data, eid in read_events(resp):
                         if eid is not None:
                             last_event_id = eid
                         yield event, data, eid
@@ -125,21 +126,11 @@ class Client:
                 time.sleep(1.0)
 
 
-def parse_sse(lines: Iterator[str]) -> Iterator[tuple[str, dict, str | None]]:
-    event, data, eid = "message", [], None
-    for line in lines:
-        if not line:
-            if data:
-                yield event, json.loads("\n".join(data)), eid
-            event, data, eid = "message", [], None
+def read_events(resp: httpx.Response) -> Iterator[tuple[str, dict, str | None]]:
+    """``(event, data, id)`` for each event of an open ``text/event-stream`` response, data
+    decoded from JSON; ``id`` is the stream's last event id so far (None before the first),
+    the value to send as ``Last-Event-ID`` to resume after it."""
+    for sse in EventSource(resp).iter_sse():
+        if not sse.data:  # the server's retry hint: it carries no event for the caller
             continue
-        if line.startswith(":"):
-            continue
-        name, _, value = line.partition(":")
-        value = value[1:] if value.startswith(" ") else value
-        if name == "event":
-            event = value
-        elif name == "data":
-            data.append(value)
-        elif name == "id":
-            eid = value
+        yield sse.event, sse.json(), sse.id or None

@@ -16,12 +16,15 @@ from fastapi.exceptions import RequestValidationError
 
 from service.api.errors import validation_handler
 from service.api.routes import (
+    artifacts,
+    checkpoints,
     compare,
     events,
     health,
     jobs,
     metrics,
-    results,
+    rate_distortion,
+    samples,
     schemes,
     sweeps,
 )
@@ -71,6 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.state.enqueue = enqueue
     app.add_exception_handler(RequestValidationError, validation_handler)
-    for module in (jobs, metrics, events, results, sweeps, compare, schemes, health):
+    for module in (jobs, metrics, events, rate_distortion, artifacts, checkpoints, samples,
+                   sweeps, compare, schemes, health):
         app.include_router(module.router)
     return app

@@ -36,7 +36,7 @@ def _lock(data_dir: Path):  # noqa: ANN202
 
 
 def start_worker(settings: Settings) -> subprocess.Popen:
-    from worker.launcher import child_env, die_with_parent
+    from service.core.launcher import child_env, die_with_parent
 
     env = child_env({
         "VAELAB_DATA_DIR": str(settings.data_dir.resolve()),

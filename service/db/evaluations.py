@@ -1,5 +1,5 @@
 """Per-step evaluation summaries (``evaluations``): written by the worker's sink, read by
-``GET /api/v1/jobs/{id}/rate-distortion``."""
+``GET /api/v1/jobs/{id}/rate-distortion`` (and the traversal, for its active units)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from service.db.models import Evaluation, utcnow
+from service.db.models import Evaluation, Job, utcnow
 from service.db.upsert import upsert
 
 
@@ -33,3 +33,12 @@ def evaluations(session: Session, job_id: uuid.UUID) -> list[Evaluation]:
     return list(session.scalars(
         select(Evaluation).where(Evaluation.job_id == job_id).order_by(Evaluation.step)
     ))
+
+
+def summaries_by_step(session: Session, job: Job) -> dict[int, dict[str, Any]]:
+    """A job's evaluation summaries keyed by step. A job evaluated before the history
+    existed (migration 0003) has only ``jobs.summary``: that one, at its step."""
+    by_step = {e.step: e.summary for e in evaluations(session, job.id)}
+    if not by_step and job.summary:
+        by_step = {int(job.summary.get("step") or job.step or 0): job.summary}
+    return by_step

@@ -189,13 +189,13 @@ def test_job_detail_has_progress_eta_and_latest_metrics(client) -> None:  # noqa
 
 
 def _read_events(client, jid, last_event_id=None):  # noqa: ANN001, ANN202
-    from service.client import parse_sse
+    from service.client import read_events
 
     headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
     with client.stream("GET", f"/api/v1/jobs/{jid}/events", headers=headers) as r:
         assert r.status_code == 200
         assert r.headers["content-type"].startswith("text/event-stream")
-        return list(parse_sse(r.iter_lines()))
+        return list(read_events(r))
 
 
 def test_events_stream_metrics_and_resume_from_last_event_id(client) -> None:  # noqa: ANN001
@@ -290,3 +290,21 @@ def test_npz_path_inside_the_dataset_root_is_stored_resolved(client) -> None:  #
         r = client.post("/api/v1/jobs", json={"spec": _npz_spec(given)})
         assert r.status_code == 201, r.text
         assert r.json()["spec"]["dataset"]["path"] == str(root / "sets" / "d.npz")
+
+
+def test_read_events_skips_the_retry_hint_and_keeps_the_last_id() -> None:
+    """httpx-sse decodes; events without data (the retry hint) are not yielded, and an event
+    without its own id carries the stream's last one (the resume point)."""
+    import httpx
+
+    from service.client import read_events
+
+    body = (b"retry: 2000\n\n: keep-alive\n\nevent: status\ndata: {\"a\": 1}\n\n"
+            b"id: 7.5\nevent: metrics\ndata: {\"points\": []}\n\n"
+            b"event: end\ndata: {\"status\": \"succeeded\"}\n\n")
+    transport = httpx.MockTransport(lambda req: httpx.Response(
+        200, headers={"content-type": "text/event-stream"}, content=body))
+    with httpx.Client(transport=transport) as http, http.stream("GET", "http://t/e") as r:
+        events = list(read_events(r))
+    assert events == [("status", {"a": 1}, None), ("metrics", {"points": []}, "7.5"),
+                      ("end", {"status": "succeeded"}, "7.5")]

@@ -7,7 +7,8 @@ import re
 import pytest
 import yaml
 
-from service.cli import build_parser, cmd_api, cmd_migrate, cmd_worker
+from service.cli import build_parser
+from service.cli.server import cmd_api, cmd_migrate, cmd_worker
 from service.core.config import Settings
 from tests.conftest import ROOT
 

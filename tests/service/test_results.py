@@ -208,23 +208,71 @@ def test_traversal_of_a_missing_or_outside_dataset_is_422_not_500(trained) -> No
     ok = client.get(f"/api/v1/jobs/{jid}/samples", params={"kind": "traversal"})
     assert ok.status_code == 200, ok.text
     (root / name).unlink()
-    from service.api.routes import results
+    from service.core import inference
 
-    with results._SPLITS_LOCK:
-        results._SPLITS.clear()
+    inference.clear_caches()
     r = client.get(f"/api/v1/jobs/{jid}/samples", params={"kind": "traversal"})
     assert r.status_code == 422, r.text
     assert "not found" in r.text
 
 
 def test_test_split_reads_no_npz_outside_the_dataset_root(tmp_path) -> None:  # noqa: ANN001
-    from fastapi import HTTPException
-
-    from service.api.routes.results import _test_split
+    from service.core.inference import BadInferenceInput, load_test_split
     from vae_engine.spec import NpzData
 
     for path in ("/etc/passwd", "../x.npz"):
-        with pytest.raises(HTTPException) as info:
-            _test_split(NpzData(path=path), tmp_path / "datasets")
-        assert info.value.status_code == 422
-        assert info.value.detail[0]["field"] == "spec.dataset.path"
+        with pytest.raises(BadInferenceInput) as info:  # the API's 422, naming the field
+            load_test_split(NpzData(path=path), tmp_path / "datasets")
+        assert info.value.field == "spec.dataset.path"
+
+
+def test_artifact_reads_in_the_db_layer(trained) -> None:  # noqa: ANN001
+    """service.db.artifacts: the reads behind the routes, on the trained job's rows."""
+    from service.db.artifacts import (
+        CHECKPOINT,
+        artifact_by_path,
+        checkpoint_steps,
+        job_artifacts,
+        newest_artifact,
+    )
+
+    _, jid, settings = trained
+    job_id = uuid.UUID(jid)
+    with session_scope(settings.db_url) as s:
+        rows = job_artifacts(s, job_id)
+        assert [(a.kind, a.step) for a in rows] == sorted((a.kind, a.step) for a in rows)
+        assert [a.step for a in job_artifacts(s, job_id, CHECKPOINT)] == [24, 48]
+        assert checkpoint_steps(s, job_id) == [24, 48]
+        assert newest_artifact(s, job_id, CHECKPOINT).step == 48
+        assert newest_artifact(s, job_id, CHECKPOINT, 24).step == 24
+        assert newest_artifact(s, job_id, CHECKPOINT, 25) is None
+        assert newest_artifact(s, job_id, "samples").step == 48
+        rel = rows[0].path.removeprefix(f"{jid}/")
+        assert artifact_by_path(s, job_id, rel).id == rows[0].id
+        assert artifact_by_path(s, job_id, "no/such.png") is None
+        assert checkpoint_steps(s, uuid.uuid4()) == []
+
+
+def test_no_checkpoint_step_404_names_the_steps(trained) -> None:  # noqa: ANN001
+    client, jid, _ = trained
+    r = client.get(f"/api/v1/jobs/{jid}/checkpoints/25")
+    assert r.status_code == 404
+    assert "steps: [24, 48]" in r.json()["detail"]
+    r = client.post(f"/api/v1/jobs/{jid}/samples", json={"n": 4, "step": 25})
+    assert r.status_code == 404
+
+
+def test_busy_inference_is_503_with_retry_after(trained, monkeypatch) -> None:  # noqa: ANN001
+    from service.core import inference
+
+    client, jid, _ = trained
+    monkeypatch.setattr(inference, "SLOT_WAIT_S", 0.01)
+    taken = [inference.TORCH_SLOTS.acquire(timeout=5) for _ in range(2)]  # every slot
+    try:
+        r = client.post(f"/api/v1/jobs/{jid}/samples", json={"n": 4})
+    finally:
+        for _ in taken:
+            inference.TORCH_SLOTS.release()
+    assert r.status_code == 503
+    assert r.headers["retry-after"] == "5"
+    assert client.post(f"/api/v1/jobs/{jid}/samples", json={"n": 4}).status_code == 200

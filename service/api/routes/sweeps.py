@@ -193,7 +193,7 @@ def cancel_sweep(sweep: SweepDep, session: SessionDep) -> SweepDetail:
 
 def frontier_rows(jobs: list[Job]) -> list[dict[str, Any]]:
     """One row per succeeded job with a summary: (R, D, ELBO, IWAE) and its varied params."""
-    from vae_engine.frontier import rd_row
+    from service.core.frontier import rd_row
 
     rows = []
     for j in jobs:
@@ -218,7 +218,7 @@ def sweep_frontier(
     on the empirical Pareto frontier; where seeds vary, also per configuration the mean and
     spread across seeds. ``format=png|svg`` draws the plane (iso-ELBO lines of slope −1, the
     frontier, labels); ``format=csv`` for notebooks."""
-    from vae_engine.frontier import aggregate_seeds, frontier_table, seeds_vary
+    from service.core.frontier import aggregate_seeds, frontier_table, seeds_vary
 
     jobs = _jobs(session, sweep.id)
     rows = frontier_rows(jobs)
@@ -231,11 +231,11 @@ def sweep_frontier(
     use_agg = aggregate == "true" or (aggregate == "auto" and vary)
     table = frontier_table(aggregate_seeds(rows)) if use_agg else points
     if format == "csv":
-        from vae_engine.frontier import to_csv
+        from service.core.frontier import to_csv
 
         return Response(to_csv(table), media_type="text/csv", headers={
             "Content-Disposition": f'attachment; filename="sweep-{sweep.id}.csv"'})
-    from vae_engine.frontier import plot_rd
+    from service.core.frontier_plot import plot_rd
 
     title = f"{sweep.name}: {len(rows)}/{len(jobs)} runs" + (", mean ± std over seeds"
                                                              if use_agg else "")

@@ -1,8 +1,12 @@
-"""Start Celery worker processes: ``vaelab worker --cpu`` / ``--gpus 0,1`` / ``--queues``.
+"""Start Celery worker processes: ``vaelab worker --cpu`` / ``--gpus 0,1`` / ``--queues``, and
+the worker subprocess of ``vaelab serve``.
 
 One worker process per GPU, each started with ``CUDA_VISIBLE_DEVICES`` set to its GPU, so
 each sees only that device. Nothing here imports torch: CUDA is initialised only inside
 the prefork child that runs a job, never in a parent before it forks.
+
+The consumer is named, never imported (:data:`WORKER_APP`, given to Celery's ``-A``): the
+service does not import the worker package, the worker depends on the service.
 """
 
 from __future__ import annotations
@@ -14,7 +18,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]  # the checkout holding service/ and worker/
+WORKER_APP = "worker.celery_app"  # Celery finds its ``app`` when the worker starts
 
 
 def die_with_parent(sig: int = signal.SIGTERM) -> None:
@@ -46,10 +51,16 @@ def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 
 def run_in_process(queues: list[str], hostname: str, concurrency: int, loglevel: str) -> int:
-    """Become the Celery worker (the CPU worker, the embedded server's worker)."""
-    from worker.celery_app import app
+    """Become the Celery worker (the CPU worker, the embedded server's worker): the ``celery``
+    command run in this process, as ``app.worker_main`` would, with the app given by name."""
+    from celery.bin.celery import celery
+    from click.exceptions import Exit
 
-    app.worker_main(argv=celery_worker_args(queues, hostname, concurrency, loglevel))
+    argv = ["-A", WORKER_APP, *celery_worker_args(queues, hostname, concurrency, loglevel)]
+    try:
+        celery.main(args=argv, prog_name="celery", standalone_mode=False)
+    except Exit as exc:
+        return exc.exit_code
     return 0
 
 
@@ -71,7 +82,7 @@ def run_gpu_workers(gpus: list[str], queue: str, loglevel: str) -> int:
     host = socket.gethostname()
     procs = []
     for gpu in gpus:
-        cmd = [sys.executable, "-m", "celery", "-A", "worker.celery_app",
+        cmd = [sys.executable, "-m", "celery", "-A", WORKER_APP,
                *celery_worker_args([queue], f"gpu{gpu}@{host}", 1, loglevel)]
         env = child_env({"CUDA_VISIBLE_DEVICES": gpu, "VAELAB_WORKER_GPU": gpu})
         procs.append(subprocess.Popen(cmd, env=env, preexec_fn=die_with_parent))

@@ -13,15 +13,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vae_engine.frontier import (
+from service.core.frontier import (
     aggregate_seeds,
     frontier_table,
     pareto_front,
-    plot_rd,
     rd_row,
     seeds_vary,
     to_csv,
 )
+from service.core.frontier_plot import plot_rd
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -225,7 +225,8 @@ def test_plot_rejects_other_formats():
         plot_rd([], fmt="jpg")
 
 
-def test_matplotlib_is_not_imported_with_the_module():
-    code = "import sys, vae_engine.frontier; print('matplotlib' in sys.modules)"
+def test_matplotlib_is_not_imported_with_the_modules():
+    code = ("import sys, service.core.frontier, service.core.frontier_plot;"
+            "print('matplotlib' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

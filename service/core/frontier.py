@@ -1,4 +1,5 @@
-"""The rate-distortion plane of a sweep (Alemi et al. 2018, "Fixing a Broken ELBO", sec. 3).
+"""The rate-distortion plane of a sweep as data (Alemi et al. 2018, "Fixing a Broken ELBO",
+sec. 3): which runs are on the frontier, the mean over seeds, the CSV table.
 
 Every finished run is a point (R, D) in nats per example: rate R = E KL(q(z|x) || p(z)),
 distortion D = E[-log p(x|z)], and -ELBO = R + D, so lines of equal ELBO have slope -1.
@@ -12,9 +13,8 @@ Rows are plain dicts, one per finished job::
 
 :func:`aggregate_seeds` merges rows that differ only in the seed into one row per
 configuration (means, plus std / min / max under ``"spread"``); :func:`frontier_table` flags
-the frontier, :func:`to_csv` and :func:`plot_rd` render either kind of row. Pure numpy; the
-plot imports matplotlib lazily (the API must start fast), using the Agg canvas directly and
-no pyplot state.
+the frontier and :func:`to_csv` renders either kind of row. Pure numpy, no torch: the API
+computes this per request. The plot is :mod:`service.core.frontier_plot`.
 """
 
 from __future__ import annotations
@@ -22,20 +22,15 @@ from __future__ import annotations
 import csv
 import io
 import json
-import logging
 import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
 
-log = logging.getLogger(__name__)
-
 METRICS = ("rate", "distortion", "elbo", "iwae")
 SPREAD_STATS = ("std", "min", "max")
 SEED_KEY = "train.seed"
-MAX_LABELS = 60  # beyond this many points only the frontier is labelled
-
 
 # --------------------------------------------------------------------------- the frontier
 
@@ -74,7 +69,8 @@ def pareto_front(points: Iterable[Sequence[float]]) -> list[bool]:
     return on.tolist()
 
 
-def _value(row: dict[str, Any], key: str) -> float | None:
+def metric_value(row: dict[str, Any], key: str) -> float | None:
+    """``row[key]`` as a finite float, else None (missing, bool, NaN, inf)."""
     v = row.get(key)
     if v is None or isinstance(v, bool):
         return None
@@ -85,7 +81,7 @@ def _value(row: dict[str, Any], key: str) -> float | None:
 def rd_row(job_id: Any, params: dict[str, Any], summary: dict[str, Any]) -> dict[str, Any]:
     """A row from a job's evaluation summary (vae_engine.evaluate keys)."""
     row = {"job_id": job_id, "params": dict(params)}
-    row.update({m: _value(summary, m) for m in METRICS})
+    row.update({m: metric_value(summary, m) for m in METRICS})
     return row
 
 
@@ -102,7 +98,7 @@ def frontier_table(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         if "job_id" in row or "job_ids" not in row:  # aggregated rows carry job_ids instead
             new["job_id"] = row.get("job_id")
         new["params"] = dict(row.get("params") or {})
-        new.update({m: _value(row, m) for m in METRICS})
+        new.update({m: metric_value(row, m) for m in METRICS})
         new.update({k: v for k, v in row.items() if k not in new})
         out.append(new)
     pts = [(r["rate"] if r["rate"] is not None else math.nan,
@@ -115,7 +111,8 @@ def frontier_table(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 # --------------------------------------------------------------------------- seeds
 
 
-def _key(value: Any) -> str:
+def canonical(value: Any) -> str:
+    """A hashable spelling of a param value (lists and dicts included), equal iff equal."""
     return json.dumps(value, sort_keys=True, default=str)
 
 
@@ -129,7 +126,7 @@ def _stats(values: list[float]) -> tuple[float | None, dict[str, float | None]]:
 
 def seeds_vary(rows: Sequence[dict[str, Any]], seed_key: str = SEED_KEY) -> bool:
     """True if the rows' params give more than one value of ``seed_key``."""
-    seen = {_key((r.get("params") or {}).get(seed_key)) for r in rows
+    seen = {canonical((r.get("params") or {}).get(seed_key)) for r in rows
             if seed_key in (r.get("params") or {})}
     return len(seen) > 1
 
@@ -159,7 +156,7 @@ def aggregate_seeds(
     groups: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
         params = r.get("params") or {}
-        groups.setdefault(_key([params.get(k) for k in group_keys]), []).append(r)
+        groups.setdefault(canonical([params.get(k) for k in group_keys]), []).append(r)
     out = []
     for members in groups.values():
         params = members[0].get("params") or {}
@@ -171,7 +168,7 @@ def aggregate_seeds(
         }
         spread = {}
         for metric in METRICS:
-            vals = [v for m in members if (v := _value(m, metric)) is not None]
+            vals = [v for m in members if (v := metric_value(m, metric)) is not None]
             agg[metric], spread[metric] = _stats(vals)
         agg["spread"] = spread
         out.append(agg)
@@ -226,126 +223,5 @@ def to_csv(rows: Sequence[dict[str, Any]]) -> str:
     return buf.getvalue()
 
 
-# --------------------------------------------------------------------------- the plot
-
-
-def _short_names(keys: list[str]) -> dict[str, str]:
-    """Last path component as the label name, unless two keys share it."""
-    last = [k.rsplit(".", 1)[-1] for k in keys]
-    return {k: (s if last.count(s) == 1 else k) for k, s in zip(keys, last, strict=True)}
-
-
-def _label_keys(rows: Sequence[dict[str, Any]]) -> list[str]:
-    keys: dict[str, None] = {}
-    for r in rows:
-        keys.update(dict.fromkeys(r.get("params") or {}))
-    varied = [k for k in keys
-              if len({_key((r.get("params") or {}).get(k)) for r in rows}) > 1]
-    return varied or list(keys)
-
-
-def _fmt(v: Any) -> str:
-    if isinstance(v, float):
-        return f"{v:g}"
-    return v if isinstance(v, str) else json.dumps(v, default=str)
-
-
-def _labels(rows: Sequence[dict[str, Any]]) -> list[str]:
-    keys = _label_keys(rows)
-    short = _short_names(keys)
-    return [", ".join(f"{short[k]}={_fmt((r.get('params') or {}).get(k))}" for k in keys
-                      if k in (r.get("params") or {})) for r in rows]
-
-
-def _iso_levels(total: np.ndarray, n: int = 5) -> np.ndarray:
-    """A few 'nice' values of R + D spanning the points."""
-    lo, hi = float(total.min()), float(total.max())
-    if hi - lo < 1e-9:
-        return np.array([lo])
-    return np.unique(np.round(np.linspace(lo, hi, n), 1))
-
-
-def plot_rd(
-    rows: Sequence[dict[str, Any]], fmt: str = "png", title: str = "rate-distortion plane",
-    dpi: int = 120,
-) -> bytes:
-    """Draw the RD plane of ``rows`` (per job or aggregated) as PNG or SVG bytes.
-
-    Points (hollow if dominated) with std error bars where rows carry a ``spread``, labels
-    with the params that vary across rows, the empirical frontier as a staircase (the
-    boundary of what the runs attain), and iso-ELBO lines R + D = c (slope -1) at a few
-    levels spanning the points.
-    """
-    if fmt not in ("png", "svg"):
-        raise ValueError(f"fmt must be 'png' or 'svg', not {fmt!r}")
-    import matplotlib
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(7.0, 5.5), layout="constrained")
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    rows = [r for r in rows if _value(r, "rate") is not None and
-            _value(r, "distortion") is not None]
-    if rows:
-        _draw(ax, rows)
-    else:
-        ax.text(0.5, 0.5, "no finished runs", ha="center", va="center", transform=ax.transAxes)
-    ax.set_xlabel("rate (nats)")
-    ax.set_ylabel("distortion (nats)")
-    ax.set_title(title)
-    buf = io.BytesIO()
-    meta = {"Date": None} if fmt == "svg" else {"Software": None}
-    with matplotlib.rc_context({"svg.hashsalt": "vaelab"}):  # stable SVG ids
-        fig.savefig(buf, format=fmt, dpi=dpi, metadata=meta)
-    return buf.getvalue()
-
-
-def _draw(ax: Any, rows: list[dict[str, Any]]) -> None:
-    r = np.array([_value(x, "rate") for x in rows])  # (n,)
-    d = np.array([_value(x, "distortion") for x in rows])  # (n,)
-    on = np.array(pareto_front(zip(r, d, strict=True)))
-
-    def err(metric: str) -> np.ndarray:
-        return np.array([((x.get("spread") or {}).get(metric) or {}).get("std") or 0.0
-                         for x in rows])
-
-    xerr, yerr = err("rate"), err("distortion")
-    if (xerr > 0).any() or (yerr > 0).any():
-        ax.errorbar(r, d, xerr=xerr, yerr=yerr, fmt="none", ecolor="0.6", elinewidth=0.8,
-                    capsize=2, zorder=1, label="± 1 std over seeds")
-    ax.scatter(r[~on], d[~on], facecolors="white", edgecolors="C0", zorder=3, label="run")
-    ax.scatter(r[on], d[on], color="C3", zorder=4, label="Pareto frontier")
-    order = np.argsort(r[on], kind="stable")
-    ax.step(r[on][order], d[on][order], where="post", color="C3", lw=1.2, zorder=2)
-
-    # limits from the points and their error bars, then iso-ELBO lines across them
-    x0, x1 = float((r - xerr).min()), float((r + xerr).max())
-    y0, y1 = float((d - yerr).min()), float((d + yerr).max())
-    px, py = max(0.08 * (x1 - x0), 0.5), max(0.08 * (y1 - y0), 0.5)
-    xlim, ylim = (x0 - px, x1 + px), (y0 - py, y1 + py)
-    xs = np.array(xlim)
-    for c in _iso_levels(r + d):
-        ax.plot(xs, c - xs, ls="--", lw=0.7, color="0.7", zorder=0)
-        width = xlim[1] - xlim[0]
-        x_text = min(max(c - ylim[1] + 0.02 * width, xlim[0] + 0.01 * width), xlim[1])
-        y_text = c - x_text
-        if ylim[0] <= y_text <= ylim[1]:  # R + D = -ELBO along the line
-            ax.annotate(f"-ELBO={c:g}", (x_text, y_text), fontsize=6, color="0.5",
-                        ha="left", va="top")
-    ax.set_xlim(*xlim)
-    ax.set_ylim(*ylim)
-
-    labels = _labels(rows)
-    for i, text in enumerate(labels):
-        if text and (len(rows) <= MAX_LABELS or on[i]):
-            right_half = r[i] > xlim[0] + 0.75 * (xlim[1] - xlim[0])  # keep labels inside
-            ax.annotate(text, (r[i], d[i]), xytext=(-4 if right_half else 4, 4),
-                        textcoords="offset points", ha="right" if right_half else "left",
-                        fontsize=7)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="upper right")
-
-
-__all__ = ["METRICS", "SEED_KEY", "aggregate_seeds", "frontier_table", "pareto_front",
-           "plot_rd", "rd_row", "seeds_vary", "to_csv"]
+__all__ = ["METRICS", "SEED_KEY", "aggregate_seeds", "canonical", "frontier_table",
+           "metric_value", "pareto_front", "rd_row", "seeds_vary", "to_csv"]

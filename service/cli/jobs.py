@@ -1,0 +1,143 @@
+"""The job commands: ``submit`` (and ``--watch``: a live progress bar from the job's event
+stream), ``jobs``, ``status`` and ``cancel``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import TYPE_CHECKING, Any
+
+from service.cli.common import client_args, make_client, run_client
+
+if TYPE_CHECKING:
+    from service.client import Client
+
+
+def add_submit(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("submit", help="Submit a spec file to the API.")
+    p.add_argument("spec", help="YAML or JSON TrainSpec.")
+    p.add_argument("--priority", type=int, default=0)
+    p.add_argument("--tag", action="append", default=[], dest="tags")
+    p.add_argument("--device", choices=["auto", "cuda", "cpu"], default="auto")
+    p.add_argument("--watch", action="store_true", help="Follow progress until it ends.")
+    client_args(p)
+    p.set_defaults(func=cmd_submit)
+
+
+def add_jobs(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("jobs", help="List jobs.")
+    p.add_argument("--status")
+    p.add_argument("--tag")
+    p.add_argument("--owner")
+    p.add_argument("--limit", type=int, default=20)
+    client_args(p)
+    p.set_defaults(func=cmd_jobs)
+
+
+def add_status_and_cancel(sub: argparse._SubParsersAction) -> None:
+    for name, helptext, fn in (("status", "Show one job.", cmd_status),
+                               ("cancel", "Cancel a job.", cmd_cancel)):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("id")
+        p.add_argument("--json", action="store_true")
+        client_args(p)
+        p.set_defaults(func=fn)
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    return run_client(_submit, args)
+
+
+def _submit(args: argparse.Namespace) -> int:
+    import yaml
+
+    try:
+        with open(args.spec) as fh:
+            spec = yaml.safe_load(fh)  # YAML is a superset of JSON
+    except OSError as exc:
+        print(f"vaelab: cannot read {args.spec}: {exc.strerror}", file=sys.stderr)
+        return 2
+    client = make_client(args)
+    job = client.submit(spec, priority=args.priority, tags=args.tags, device=args.device)
+    print(f"submitted {job['id']} ({job['name']}, queue {job['queue']})", flush=True)
+    if not args.watch:
+        return 0
+    final = watch(client, job["id"])
+    return 0 if final["status"] == "succeeded" else 1
+
+
+def watch(client: Client, job_id: str) -> dict[str, Any]:
+    """Follow a job's events with a progress bar until it ends; print and return its final
+    state."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    latest: dict[str, float | None] = {}
+    with Progress(TextColumn("{task.description}"), BarColumn(),
+                  TextColumn("{task.completed}/{task.total} steps"), TimeRemainingColumn(),
+                  TextColumn("{task.fields[loss]}")) as bar:
+        task = bar.add_task("queued", total=None, loss="")
+        for event, data, _eid in client.events(job_id):
+            if event == "status":
+                prog = data["progress"]
+                bar.update(task, description=data["status"], completed=prog["step"],
+                           total=prog["total_steps"])
+            elif event == "metrics":
+                for p in data["points"]:
+                    latest[p["key"]] = p["value"]
+                step = max(p["step"] for p in data["points"])
+                loss = latest.get("loss")
+                bar.update(task, completed=step,
+                           loss=f"loss {loss:.4g}" if isinstance(loss, float) else "")
+            elif event == "end":
+                bar.update(task, description=data["status"])
+    final = client.job(job_id)
+    print(summary_text(final))
+    return final
+
+
+def summary_text(job: dict[str, Any]) -> str:
+    lines = [f"job {job['id']}: {job['status']} at step {job['progress']['step']}"
+             f"/{job['progress']['total_steps']} (attempts {job['attempts']})"]
+    if job.get("error"):
+        lines.append(f"  error: {job['error']}")
+    summary = job.get("summary") or {}
+    for key in ("elbo", "iwae", "rate", "distortion", "bits_per_dim", "active_units",
+                "mutual_information"):
+        if isinstance(summary.get(key), int | float):
+            lines.append(f"  {key:>20}: {summary[key]:.4f}")
+    return "\n".join(lines)
+
+
+def cmd_jobs(args: argparse.Namespace) -> int:
+    def run(a: argparse.Namespace) -> int:
+        page = make_client(a).jobs(status=a.status, tag=a.tag, owner=a.owner, limit=a.limit)
+        print(f"{'id':36}  {'status':9}  {'progress':>13}  {'owner':12}  name")
+        for j in page["items"]:
+            prog = f"{j['progress']['step']}/{j['progress']['total_steps'] or '?'}"
+            print(f"{j['id']:36}  {j['status']:9}  {prog:>13}  {j['owner'][:12]:12}  "
+                  f"{j['name']}")
+        print(f"({len(page['items'])} of {page['total']})")
+        return 0
+
+    return run_client(run, args)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    def run(a: argparse.Namespace) -> int:
+        job = make_client(a).job(a.id)
+        print(json.dumps(job, indent=2) if a.json else summary_text(job))
+        return 0
+
+    return run_client(run, args)
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    def run(a: argparse.Namespace) -> int:
+        job = make_client(a).cancel(a.id)
+        print(json.dumps(job, indent=2) if a.json else
+              f"job {job['id']}: {job['status']}"
+              + (" (cancel requested)" if job["status"] == "running" else ""))
+        return 0
+
+    return run_client(run, args)

@@ -1,0 +1,93 @@
+"""The server-side commands: ``serve`` (the embedded default), ``api``, ``worker`` and
+``migrate``."""
+
+from __future__ import annotations
+
+import argparse
+import socket
+
+
+def add_serve(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="Run the API and a worker with no configuration "
+                       "(SQLite, a server-less broker, ./vaelab-data/).")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--data-dir", default=None, help="Default ./vaelab-data (VAELAB_DATA_DIR).")
+    p.add_argument("--no-worker", action="store_true", help="Run the API only.")
+    p.set_defaults(func=cmd_serve)
+
+
+def add_api(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("api", help="Run the API only (lab deployment; migrate first).")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--workers", type=int, default=1, help="uvicorn worker processes.")
+    p.set_defaults(func=cmd_api)
+
+
+def add_worker(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("worker", help="Run Celery workers: --cpu, or one per GPU with --gpus.")
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--gpus", help="Comma-separated GPU indices (one worker each) or 'all'.")
+    g.add_argument("--cpu", action="store_true", help="A CPU worker on the cpu queue.")
+    g.add_argument("--queues", help="Consume these queues in one worker (comma-separated).")
+    p.add_argument("--concurrency", type=int, default=1, help="Jobs at once (--cpu/--queues).")
+    p.add_argument("--loglevel", default="INFO")
+    p.set_defaults(func=cmd_worker)
+
+
+def add_migrate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("migrate", help="Bring the database up to date (alembic upgrade head).")
+    p.add_argument("--revision", default="head")
+    p.set_defaults(func=cmd_migrate)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from service.serve import serve
+
+    return serve(args.host, args.port, args.data_dir, with_worker=not args.no_worker)
+
+
+def cmd_api(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    uvicorn.run("service.main:create_app", factory=True, host=args.host, port=args.port,
+                workers=args.workers)
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from service.core import launcher
+    from service.core.config import get_settings
+
+    s = get_settings()
+    host = socket.gethostname()
+    if args.gpus:
+        return launcher.run_gpu_workers(launcher.parse_gpus(args.gpus), s.gpu_queue,
+                                        args.loglevel)
+    if args.cpu:
+        import os
+
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""  # a CPU worker never takes a GPU
+        return launcher.run_in_process([s.cpu_queue], f"cpu@{host}", args.concurrency,
+                                       args.loglevel)
+    queues = [q.strip() for q in args.queues.split(",") if q.strip()]
+    return launcher.run_in_process(queues, f"{'+'.join(queues)}@{host}", args.concurrency,
+                                   args.loglevel)
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from service.core.config import get_settings
+    from service.db import migrate
+
+    s = get_settings()
+    s.ensure_dirs()
+    migrate.upgrade(s.db_url, args.revision)
+    print(f"vaelab: database at {migrate.current_revision(s.db_url)} ({_safe_url(s.db_url)})")
+    return 0
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
