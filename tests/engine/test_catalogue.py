@@ -8,9 +8,10 @@ from typing import get_args
 
 import pytest
 
-from vae_engine.catalogue import catalogue, render_markdown
+from vae_engine.catalogue import catalogue, render_markdown, splice_readme
 from vae_engine.kl import SCHEMES
-from vae_engine.spec import SigmaMode, load_spec
+from vae_engine.likelihoods.gaussian import SigmaMode
+from vae_engine.spec import load_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
@@ -55,6 +56,11 @@ def test_catalogue_carries_spec_defaults_and_bounds():
 def test_committed_doc_is_up_to_date():
     doc = (ROOT / "docs" / "schemes.md").read_text()
     assert doc == render_markdown(), "regenerate: python scripts/gen_schemes_doc.py"
+
+
+def test_readme_component_table_is_up_to_date():
+    readme = (ROOT / "README.md").read_text()
+    assert readme == splice_readme(readme), "regenerate: python scripts/gen_schemes_doc.py"
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)

@@ -21,10 +21,11 @@ from vae_engine.data import (
     load_dataset,
 )
 from vae_engine.data.base import DataBundle
-from vae_engine.data.mnist5k import stratified_split
-from vae_engine.data.shapes import FACTOR_NAMES, render_shapes, sample_factors
+from vae_engine.data.digits import DigitsData
+from vae_engine.data.mnist5k import Mnist5kData, stratified_split
+from vae_engine.data.npz import NpzData
+from vae_engine.data.shapes import FACTOR_NAMES, ShapesData, render_shapes, sample_factors
 from vae_engine.errors import DataError, SpecError
-from vae_engine.spec import DigitsData, Mnist5kData, NpzData, ShapesData
 
 
 def sha(t: torch.Tensor) -> str:

@@ -22,13 +22,11 @@ from vae_engine.likelihoods import (
     cb_mean,
     softclip,
 )
-from vae_engine.likelihoods.bernoulli import NON_BINARY_WARNING
-from vae_engine.likelihoods.gaussian import gaussian_nll
-from vae_engine.spec import (
-    BernoulliLikelihood,
-    ContinuousBernoulliLikelihood,
-    GaussianLikelihood,
-)
+from vae_engine.likelihoods.bernoulli import BernoulliLikelihood
+from vae_engine.likelihoods.bernoulli_nn import NON_BINARY_WARNING
+from vae_engine.likelihoods.continuous_bernoulli import ContinuousBernoulliLikelihood
+from vae_engine.likelihoods.gaussian import GaussianLikelihood
+from vae_engine.likelihoods.gaussian_nn import gaussian_nll
 
 SHAPES = [(2, 1, 4, 4), (3, 3, 8, 8)]
 RTOL = 1e-5

@@ -3,8 +3,9 @@
 import pytest
 
 from vae_engine.kl import SchemeContext, build_scheme
-from vae_engine.kl.linear_warmup import warmup_weight
-from vae_engine.spec import BetaNormSchedule, ConstantSchedule, LinearWarmupSchedule
+from vae_engine.kl.beta_norm import BetaNormSchedule
+from vae_engine.kl.constant import ConstantSchedule
+from vae_engine.kl.linear_warmup import LinearWarmupSchedule, warmup_weight
 
 
 def ctx(total=100_000, n=784, m=16):
