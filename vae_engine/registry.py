@@ -53,6 +53,9 @@ class ComponentConfig(Section):
     summary: ClassVar[str] = ""  # one line; the docstring's first line when empty
     warmup: ClassVar[bool] = False  # KL schedules with a warm-up phase (NVAE balancing)
     stateful: ClassVar[bool] = False  # controllers whose state goes into checkpoints
+    # Parameter sets that exercise the component (the registry-wide contract tests build one
+    # instance per example); () when it cannot be built without a user's file.
+    examples: ClassVar[tuple[dict[str, Any], ...]] = ({},)
 
     @classmethod
     def one_line(cls) -> str:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import zipfile
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import Field
@@ -176,6 +176,7 @@ class NpzData(DatasetConfig):
     """A user file with ``x_train`` and ``x_test`` (uint8 or float in [0, 1])."""
 
     user_file_fields: ClassVar[tuple[str, ...]] = ("path",)
+    examples: ClassVar[tuple[dict[str, Any], ...]] = ()  # needs a user's file
 
     name: Literal["npz"] = "npz"
     binarize: Binarize = Field(default="none", description=BINARIZE_HELP)

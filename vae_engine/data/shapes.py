@@ -36,7 +36,7 @@ and comparisons (and / 0.5), which IEEE 754 rounds exactly, so the bytes are rep
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import Field
@@ -138,6 +138,11 @@ class ShapesData(DatasetConfig):
     paper: ClassVar[str] = (
         "Matthey et al. 2017, dSprites: disentanglement testing sprites dataset (procedural "
         "look-alike)"
+    )
+
+    examples: ClassVar[tuple[dict[str, Any], ...]] = (
+        {"n_train": 64, "n_test": 16, "size": 64},
+        {"n_train": 64, "n_test": 16, "size": 32, "seed": 3},
     )
 
     name: Literal["shapes"] = "shapes"

@@ -32,6 +32,7 @@ class DualAscentSchedule(ComponentConfig):
         "rate."
     )
     stateful: ClassVar[bool] = True
+    examples: ClassVar[tuple[dict[str, Any], ...]] = ({"target_rate": 20.0, "step_size": 0.01},)
 
     kind: Literal["dual_ascent"] = "dual_ascent"
     target_rate: float = Field(

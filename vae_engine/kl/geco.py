@@ -64,6 +64,10 @@ class GecoSchedule(ComponentConfig):
     )
     summary: ClassVar[str] = "Lagrange multiplier holding the distortion at a tolerance kappa."
     stateful: ClassVar[bool] = True
+    examples: ClassVar[tuple[dict[str, Any], ...]] = (
+        {"kappa": 80.0, "lr": 0.01},
+        {"kappa": 80.0, "lr": 0.01, "form": "genesis"},
+    )
 
     kind: Literal["geco"] = "geco"
     form: Literal["multiplier", "genesis"] = Field(

@@ -68,6 +68,10 @@ class PIControllerSchedule(ComponentConfig):
         "(image/disentangling)."
     )
     stateful: ClassVar[bool] = True
+    examples: ClassVar[tuple[dict[str, Any], ...]] = (
+        {"kp": 0.01, "ki": 0.01, "target_rate": 20.0},
+        {"variant": "disentangling", "step_every": 3},
+    )
 
     kind: Literal["pi_controller"] = "pi_controller"
     variant: Literal["image", "disentangling"] = Field(

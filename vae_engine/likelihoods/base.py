@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.distributions import Distribution
 
 from vae_engine.likelihoods.config import LIKELIHOODS  # noqa: F401  (re-export)
 
@@ -24,6 +25,11 @@ class Likelihood(nn.Module):
     def mean(self, params: torch.Tensor) -> torch.Tensor:
         """The distribution's mean, (B, C, H, W), clamped to [0, 1] for display."""
         raise NotImplementedError
+
+    def reference(self, params: torch.Tensor) -> Distribution | None:
+        """The same density as a ``torch.distributions`` object over (B, C, H, W), where one
+        exists (the contract tests compare ``nll`` with its ``log_prob``); None otherwise."""
+        return None
 
     def metrics(self) -> dict[str, float]:
         """Scalars to log every step (e.g. ``sigma``); empty by default."""

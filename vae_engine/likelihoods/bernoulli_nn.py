@@ -41,6 +41,9 @@ class Bernoulli(Likelihood):
         per_dim = F.binary_cross_entropy_with_logits(params, x, reduction="none")  # (B, C, H, W)
         return per_dim.flatten(1).sum(1)  # (B,)
 
+    def reference(self, params: torch.Tensor) -> torch.distributions.Distribution:
+        return torch.distributions.Bernoulli(logits=params)
+
     def mean(self, params: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(params)  # (B, C, H, W), already in [0, 1]
 

@@ -104,5 +104,9 @@ class ContinuousBernoulli(Likelihood):
         log_norm = cb_log_norm(self.probs(params))  # (B, C, H, W)
         return (bce - log_norm).flatten(1).sum(1)  # (B,)
 
+    def reference(self, params: torch.Tensor) -> torch.distributions.Distribution:
+        # torch clamps λ at float eps rather than self.eps: equal for |logit| <~ 10.
+        return torch.distributions.ContinuousBernoulli(logits=params)
+
     def mean(self, params: torch.Tensor) -> torch.Tensor:
         return cb_mean(self.probs(params)).clamp(0.0, 1.0)  # (B, C, H, W)

@@ -25,6 +25,10 @@ class GaussianLikelihood(ComponentConfig):
         "Rybkin et al. 2021, Simple and Effective VAE Training with Calibrated Decoders (ICML)"
     )
 
+    examples: ClassVar[tuple[dict[str, Any], ...]] = (
+        {}, {"sigma_value": 0.1}, {"sigma": "learned_shared"}, {"sigma": "optimal_per_image"},
+    )
+
     kind: Literal["gaussian"] = "gaussian"
     sigma: SigmaMode = Field(default="fixed", description="how the decoder variance is set")
     sigma_value: float = Field(default=1.0, gt=0, description="sigma of the fixed mode")

@@ -133,6 +133,13 @@ class Gaussian(Likelihood):
         self._last_sigma = torch.exp(log_sigma.detach()).mean()
         return gaussian_nll(x, mu, log_sigma).flatten(1).sum(1)  # (B,)
 
+    def reference(self, params: torch.Tensor) -> torch.distributions.Distribution | None:
+        """Normal(μ, σ) for the fixed mode; the other modes pick σ from the data or a
+        parameter, which no torch distribution does."""
+        if self.mode != "fixed":
+            return None
+        return torch.distributions.Normal(params, self.sigma_value)
+
     def mean(self, params: torch.Tensor) -> torch.Tensor:
         channels = params.shape[1] // self.params_per_dim
         return params[:, :channels].clamp(0.0, 1.0)  # (B, C, H, W)
