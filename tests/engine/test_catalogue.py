@@ -95,3 +95,15 @@ def test_examples_run(tmp_path):
         result = train(spec, sink)
         assert result.status == "completed", path.stem
         assert sink.series("beta_effective"), path.stem
+
+
+def test_package_exports_the_catalogue_function():
+    # Importing the submodule vae_engine.catalogue binds the *module* to the package
+    # attribute; the package must still hand out the function.
+    import subprocess
+    import sys
+
+    code = ("from vae_engine import train, parse_spec, load_checkpoint, catalogue\n"
+            "print(sorted(catalogue()))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "'schedules'" in out.stdout
