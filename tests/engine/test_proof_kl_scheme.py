@@ -17,7 +17,7 @@ from vae_engine.catalogue import catalogue
 from vae_engine.errors import SpecError
 from vae_engine.kl import SCHEMES, KLScheme
 from vae_engine.registry import ComponentConfig
-from vae_engine.spec import parse_spec, spec_json_schema
+from vae_engine.spec import build_sweep, parse_spec, spec_json_schema
 
 
 class RateEmaSchedule(ComponentConfig):
@@ -75,6 +75,15 @@ def test_is_in_the_catalogue_and_the_schema(registered):
     assert [p["name"] for p in entry["parameters"]] == ["beta_max", "scale", "decay"]
     mapping = spec_json_schema()["$defs"]["KLSpec"]["properties"]["schedule"]["discriminator"]
     assert mapping["mapping"]["rate_ema"] == "#/$defs/RateEmaSchedule"
+
+
+def test_can_be_swept(registered):
+    points = build_sweep({"kl": {"schedule": {"kind": "constant", "beta": 2.0}}},
+                         overrides=[{"kl.schedule.kind": "constant"},
+                                    {"kl.schedule.kind": "rate_ema", "kl.schedule.scale": 1.0}])
+    assert [p["spec"]["kl"]["schedule"] for p in points] == [
+        {"kind": "constant", "beta": 2.0}, {"kind": "rate_ema", "beta_max": 1.0, "scale": 1.0,
+                                            "decay": 0.9}]
 
 
 def test_trains_and_resumes_exactly(registered, tmp_path):

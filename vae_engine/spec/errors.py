@@ -7,9 +7,9 @@ wrote ``kl.schedule.beta`` and want each cross-field problem under its own field
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
-from vae_engine.spec.unions import RegistryUnion, registry_marker
+from vae_engine.spec.unions import tagged_unions
 
 
 class CrossFieldError(ValueError):
@@ -32,31 +32,11 @@ class CrossFieldError(ValueError):
         return out
 
 
-def union_fields(root: type[BaseModel]) -> frozenset[str]:
-    """Names of the fields (at any depth under ``root``) that hold a tagged registry union:
-    pydantic inserts the member's tag right after them in an error location."""
-    out: set[str] = set()
-    todo, seen = [root], set()
-    while todo:
-        model = todo.pop()
-        if model in seen:
-            continue
-        seen.add(model)
-        for name, field in model.model_fields.items():
-            marker = registry_marker(field)
-            if isinstance(marker, RegistryUnion) and marker.tag is not None:
-                out.add(name)
-            ann = field.annotation
-            if isinstance(ann, type) and issubclass(ann, BaseModel):
-                todo.append(ann)
-    return frozenset(out)
-
-
 def format_validation_error(err: ValidationError) -> list[dict[str, str]]:
     """One entry per bad field: ``{"field": "kl.schedule.beta", "message": ...}``."""
     from vae_engine.spec.train import TrainSpec
 
-    tagged = union_fields(TrainSpec)
+    tagged = tagged_unions(TrainSpec)
     out = []
     for e in err.errors(include_url=False):
         cross = (e.get("ctx") or {}).get("error")

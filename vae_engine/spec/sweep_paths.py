@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from vae_engine.spec.train import TrainSpec
-from vae_engine.spec.unions import RegistryUnion, registry_marker
+from vae_engine.spec.unions import RegistryUnion, registry_marker, tagged_unions
 
 
 @dataclass(frozen=True)
@@ -61,20 +61,6 @@ def _node_of(field: FieldInfo) -> Node:
     if default is None and len(members) == 1:
         default = members[0]
     return Node(tuple(members), tag if len(members) > 1 else None, default)
-
-
-def _union_tags(root: type[BaseModel]) -> tuple[str, ...]:
-    """The discriminator fields of every registry union under ``root`` ("name", "kind", ...)."""
-    tags: dict[str, None] = {}
-    todo = [root]
-    while todo:
-        model = todo.pop()
-        for field in model.model_fields.values():
-            marker = registry_marker(field)
-            if isinstance(marker, RegistryUnion) and marker.tag is not None:
-                tags[marker.tag] = None
-            todo += [m for m in _model_members(field.annotation) if m is not model]
-    return tuple(tags)
 
 
 ROOT = Node((TrainSpec,), None, TrainSpec)
@@ -156,7 +142,7 @@ def split_path(path: Any) -> list[str] | None:
     return parts if all(parts) else None
 
 
-_TAGS = _union_tags(TrainSpec)  # the spec's discriminator fields
+_TAGS = tuple(dict.fromkeys(tagged_unions(TrainSpec).values()))  # "name", "arch", "kind"
 
 
 def is_tag_path(path: str) -> bool:

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import GetCoreSchemaHandler
+from pydantic import BaseModel, GetCoreSchemaHandler
 from pydantic.fields import FieldInfo
 from pydantic_core import core_schema
 
@@ -45,7 +45,7 @@ class RegistryUnion:
     @property
     def tag(self) -> str | None:
         members = self.members()
-        tag = self.registry.tag or "kind"
+        tag = self.registry.tag or "kind"  # untagged registries (modifiers) use "kind"
         return tag if members and all(tag in m.model_fields for m in members) else None
 
     def __get_pydantic_core_schema__(
@@ -81,6 +81,23 @@ def registry_marker(field: FieldInfo) -> RegistryUnion | RegistryChoice | None:
     """The RegistryUnion/RegistryChoice of a model field, if it has one."""
     return next((m for m in field.metadata if isinstance(m, RegistryUnion | RegistryChoice)),
                 None)
+
+
+def tagged_unions(root: type[BaseModel]) -> dict[str, str]:
+    """Field name -> discriminator of every tagged registry union in ``root`` and the
+    sections nested in it (``{"dataset": "name", ..., "schedule": "kind"}``)."""
+    out: dict[str, str] = {}
+    todo = [root]
+    while todo:
+        model = todo.pop()
+        for name, field in model.model_fields.items():
+            marker = registry_marker(field)
+            if isinstance(marker, RegistryUnion) and marker.tag is not None:
+                out[name] = marker.tag
+            ann = field.annotation
+            if isinstance(ann, type) and issubclass(ann, BaseModel) and marker is None:
+                todo.append(ann)  # a plain nested section (kl, optim, ...)
+    return out
 
 
 def union_members(field: FieldInfo) -> list[type[ComponentConfig]] | None:
