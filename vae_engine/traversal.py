@@ -34,7 +34,7 @@ from vae_engine.checkpoint import LoadedCheckpoint
 from vae_engine.errors import VaelabError
 from vae_engine.images import png_bytes
 from vae_engine.models.base import gaussian_kl_std_normal
-from vae_engine.models.hierarchical import HierarchicalVAE
+from vae_engine.models.hierarchical_nn import HierarchicalVAE
 
 log = logging.getLogger(__name__)
 

@@ -29,3 +29,32 @@ def _one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(old)
+
+
+def assert_resumes_exactly(spec: dict, tmp_path, stop_at: int) -> list:
+    """Train ``spec`` uninterrupted, then stopped after ``stop_at`` steps and resumed from the
+    checkpoint the stop wrote: both must log the same metrics (wall-clock aside) and end with
+    the same summary. Returns the uninterrupted run's metric points."""
+    from vae_engine import train
+    from vae_engine.io import ListSink, LocalArtifacts
+
+    def strip(points):
+        return [(s, {k: v for k, v in m.items() if k != "examples_per_s"}) for s, m in points]
+
+    full = ListSink()
+    ref = train(spec, full, LocalArtifacts(tmp_path / "full"))
+    assert ref.status == "completed"
+    calls = {"n": 0}
+
+    def stop():
+        calls["n"] += 1
+        return calls["n"] == stop_at
+
+    first, second = ListSink(), ListSink()
+    stopped = train(spec, first, LocalArtifacts(tmp_path / "part"), should_stop=stop)
+    assert stopped.status == "stopped" and stopped.step == stop_at
+    res = train(spec, second, LocalArtifacts(tmp_path / "part"),
+                resume_from=stopped.last_checkpoint)
+    assert strip(first.points) + strip(second.points) == strip(full.points)
+    assert res.summary["elbo"] == ref.summary["elbo"]
+    return full.points

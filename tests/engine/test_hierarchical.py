@@ -10,8 +10,8 @@ import torch.nn.functional as F
 
 from vae_engine.errors import SpecError
 from vae_engine.models.base import ARCHITECTURES
-from vae_engine.models.hierarchical import build_hierarchical, gaussian_kl
-from vae_engine.spec import HierarchicalModel
+from vae_engine.models.hierarchical import HierarchicalModel, build_hierarchical
+from vae_engine.models.hierarchical_nn import gaussian_kl
 
 
 def bce(params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:

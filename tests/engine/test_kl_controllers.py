@@ -174,34 +174,7 @@ def test_geco_genesis_objective():
 # --------------------------------------------------------------------------- state
 
 
-CONTROLLERS = [
-    {"kind": "dual_ascent", "target_rate": 20.0, "step_size": 0.01},
-    {"kind": "pi_controller", "kp": 0.01, "ki": 0.01, "target_rate": 20.0},
-    {"kind": "pi_controller", "variant": "disentangling", "step_every": 3},
-    {"kind": "geco", "kappa": 80.0, "lr": 0.01},
-    {"kind": "geco", "kappa": 80.0, "lr": 0.01, "form": "genesis"},
-]
-
-
-@pytest.mark.parametrize("schedule", CONTROLLERS, ids=lambda s: s["kind"] + s.get("form", ""))
-def test_state_dict_round_trip_resumes_exactly(schedule):
-    g = torch.Generator().manual_seed(0)
-    seq = [(float(r), float(d)) for r, d in (torch.rand(40, 2, generator=g) * 100).tolist()]
-    a = scheme(schedule)
-    for t, (r, d) in enumerate(seq[:20]):
-        a.update(t, stats(r, d))
-    saved = json.loads(json.dumps(a.state_dict()))  # what the checkpoint stores
-    b = scheme(schedule)
-    assert b.state_dict() != saved
-    b.load_state_dict(saved)
-    for t, (r, d) in enumerate(seq[20:], start=20):
-        a.update(t, stats(r, d))
-        b.update(t, stats(r, d))
-        assert b.weight(t + 1) == a.weight(t + 1)
-        la = a.objective(torch.tensor(1.0), torch.tensor(2.0), t + 1)[1]
-        lb = b.objective(torch.tensor(1.0), torch.tensor(2.0), t + 1)[1]
-        assert la == lb
-    assert a.state_dict() == b.state_dict()
+# State round trip and exact resume of every stateful scheme: test_contracts.py.
 
 
 def test_geco_state_before_first_update_round_trips():

@@ -57,12 +57,16 @@ def test_nonsense_combinations_are_rejected(data, needle):
 
 
 def test_valid_combinations_are_accepted():
-    parse_spec({"model": HIER, "kl": {"schedule": {"kind": "linear_warmup"},
-                                      "balancing": {"alpha": "sqrt"},
-                                      "free_bits": {"group": "per_group"}}})
-    parse_spec({"kl": {"schedule": {"kind": "dual_ascent"}, "estimator": "batch_stats",
-                       "free_bits": {}}})
-    parse_spec({"dataset": {"name": "digits"}, "model": HIER})
+    spec = parse_spec({"model": HIER, "kl": {"schedule": {"kind": "linear_warmup"},
+                                             "balancing": {"alpha": "sqrt"},
+                                             "free_bits": {"group": "per_group"}}})
+    assert (spec.kl.balancing.kind, spec.kl.balancing.alpha) == ("nvae", "sqrt")
+    assert spec.kl.free_bits.group == "per_group" and spec.model.latent_groups() == 4
+    spec = parse_spec({"kl": {"schedule": {"kind": "dual_ascent"}, "estimator": "batch_stats",
+                              "free_bits": {}}})
+    assert spec.kl.estimator == "batch_stats" and spec.kl.free_bits.lambda_ == 0.25
+    spec = parse_spec({"dataset": {"name": "digits"}, "model": HIER})
+    assert spec.dataset.side() == 8 and spec.model.groups_per_scale == HIER["groups_per_scale"]
 
 
 @pytest.mark.parametrize(

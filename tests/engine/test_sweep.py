@@ -6,7 +6,7 @@ import pytest
 
 from vae_engine.errors import SpecError
 from vae_engine.spec import TrainSpec
-from vae_engine.sweep import (
+from vae_engine.spec.sweep import (
     MAX_POINTS,
     apply_overrides,
     apply_point,
@@ -260,14 +260,14 @@ def test_sweep_module_does_not_import_torch():
     import subprocess
     import sys
 
-    code = "import sys, vae_engine.sweep; print('torch' in sys.modules)"
+    code = "import sys, vae_engine.spec.sweep; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
 
 def test_grid_over_a_dataset_field_that_only_some_members_have():
     # dataset members share the Literal field `binarize`; the discriminator is still `name`.
-    from vae_engine.sweep import build_sweep
+    from vae_engine.spec import build_sweep
 
     base = {"dataset": {"name": "npz", "path": "/data/a.npz"}}
     points = build_sweep(base, grid={"dataset.path": ["/data/a.npz", "/data/b.npz"],

@@ -13,6 +13,10 @@
   ``bundle.dynamic_binarize`` is set, telling the trainer to call
   :func:`~vae_engine.data.binarize.binarize_batch` on every batch.
 
+The import order of the dataset modules is the registration order, hence the order of the
+spec's ``dataset`` union. Nothing here imports torch at import time (the spec imports every
+dataset config); loaders import it when they run.
+
 Loading is cached where it is slow: mnist5k and digits keep their parsed arrays per
 process (read-only) and hand out fresh tensors on each call, so callers may modify what
 they get. Generated (shapes) and user (npz) data are not cached: shapes renders in well
@@ -24,8 +28,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from vae_engine.data import digits, mnist5k, npz, shapes  # noqa: F401  (registration)
-from vae_engine.data.base import DATASETS, DataBundle
+# isort: off
+from vae_engine.data import mnist5k, digits, shapes, npz  # noqa: F401  (registration, in order)
+# isort: on
+from vae_engine.data.base import DATASETS, DataBundle, DatasetConfig
 from vae_engine.data.binarize import binarize_batch, binarize_static
 
 logger = logging.getLogger(__name__)
@@ -70,6 +76,7 @@ __all__ = [
     "BINARIZE_SEED",
     "DATASETS",
     "DataBundle",
+    "DatasetConfig",
     "apply_binarization",
     "binarize_batch",
     "binarize_static",

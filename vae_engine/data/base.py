@@ -2,16 +2,37 @@
 
 A dataset is loaded once into float32 tensors in [0, 1] of shape (N, C, H, W) and moved to
 the training device whole: the training loop indexes tensors, with no per-example Python.
+
+This module is importable without torch (the spec imports every dataset config): the
+dataset modules import torch inside their loaders.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, ClassVar, Literal
 
-import torch
+from vae_engine.registry import ComponentConfig, Registry
 
-from vae_engine.registry import Registry
+if TYPE_CHECKING:
+    import torch
+
+Binarize = Literal["none", "static", "dynamic"]
+BINARIZE_HELP = (
+    "none: grey levels as is; static: one fixed Bernoulli sample of the data; dynamic: a fresh"
+    " sample of every training batch (test set sampled once)"
+)
+
+
+class DatasetConfig(ComponentConfig):
+    """Config of a dataset; ``image_size`` is its image side when known before loading."""
+
+    image_size: ClassVar[int | None] = None
+
+    def side(self) -> int | None:
+        """The image side in pixels, or None when only loading tells (a user's file)."""
+        return self.image_size
 
 
 @dataclass
@@ -53,4 +74,5 @@ class DataBundle:
 
 
 # name -> loader(spec) -> DataBundle (raw values, before binarization)
-DATASETS: Registry[Callable[..., DataBundle]] = Registry("dataset")
+DATASETS: Registry[Callable[..., DataBundle]] = Registry("dataset", tag="name",
+                                                         field="dataset.name")

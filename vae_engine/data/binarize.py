@@ -9,7 +9,10 @@ this is how the engine avoids the "pervasive error" (ENGINE_SPEC section 3).
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
 
 
 def binarize_static(x: torch.Tensor, seed: int) -> torch.Tensor:
@@ -19,6 +22,8 @@ def binarize_static(x: torch.Tensor, seed: int) -> torch.Tensor:
     dtype holding only 0 and 1. The generator is private, so the global RNG (and hence the
     training seed) neither influences nor is consumed by this call.
     """
+    import torch  # not at module level: the spec imports this module
+
     gen = torch.Generator(device=x.device).manual_seed(int(seed))
     return torch.bernoulli(x, generator=gen)  # (N, C, H, W)
 
@@ -29,4 +34,6 @@ def binarize_batch(x: torch.Tensor, generator: torch.Generator | None = None) ->
     ``x``: (B, C, H, W) float in [0, 1] on any device; ``generator`` must live on the same
     device (``None`` uses the default generator of that device, seeded by the trainer).
     """
-    return torch.bernoulli(x, generator=generator)  # (B, C, H, W)
+    # The tensor method is torch.bernoulli itself, without importing torch here (the spec
+    # imports this package and must stay torch-free).
+    return x.bernoulli(generator=generator)  # (B, C, H, W)

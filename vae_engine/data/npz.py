@@ -16,16 +16,13 @@ from __future__ import annotations
 import logging
 import zipfile
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any, ClassVar, Literal
 
 import numpy as np
-import torch
+from pydantic import Field
 
-from vae_engine.data.base import DATASETS, DataBundle
+from vae_engine.data.base import BINARIZE_HELP, DATASETS, Binarize, DataBundle, DatasetConfig
 from vae_engine.errors import DataError
-
-if TYPE_CHECKING:
-    from vae_engine.spec import NpzData
 
 logger = logging.getLogger(__name__)
 
@@ -115,6 +112,8 @@ def _to_factors(y: np.ndarray, key: str, n: int) -> np.ndarray:
 
 def read_npz(path: str | Path) -> DataBundle:
     """Load and validate a user ``.npz``; see the module docstring for the format."""
+    import torch  # not at module level: the spec imports this module
+
     p = Path(path)
     if not p.is_file():
         raise DataError(f"npz file not found: {p}")
@@ -173,6 +172,17 @@ def read_npz(path: str | Path) -> DataBundle:
     )
 
 
-@DATASETS.register("npz")
+class NpzData(DatasetConfig):
+    """A user file with ``x_train`` and ``x_test`` (uint8 or float in [0, 1])."""
+
+    user_file_fields: ClassVar[tuple[str, ...]] = ("path",)
+    examples: ClassVar[tuple[dict[str, Any], ...]] = ()  # needs a user's file
+
+    name: Literal["npz"] = "npz"
+    binarize: Binarize = Field(default="none", description=BINARIZE_HELP)
+    path: str = Field(min_length=1, description="path of the .npz file on the worker")
+
+
+@DATASETS.register(NpzData)
 def load_npz(spec: NpzData) -> DataBundle:
     return read_npz(spec.path)

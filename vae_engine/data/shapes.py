@@ -36,15 +36,16 @@ and comparisons (and / 0.5), which IEEE 754 rounds exactly, so the bytes are rep
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
-import torch
+from pydantic import Field
 
-from vae_engine.data.base import DATASETS, DataBundle
+from vae_engine.data.base import BINARIZE_HELP, DATASETS, Binarize, DataBundle, DatasetConfig
 
 if TYPE_CHECKING:
-    from vae_engine.spec import ShapesData
+    import torch
+
 
 FACTOR_NAMES = ["shape", "scale", "orientation", "pos_x", "pos_y"]
 SHAPE_NAMES = ["square", "ellipse", "heart"]
@@ -65,6 +66,8 @@ CHUNK = 256  # images rendered at once: ~4 MB temporaries at 64 px stay in cache
 
 def sample_factors(n: int, seed: int, split: int) -> torch.Tensor:
     """(n, 5) float32 factor values drawn uniformly and independently per factor."""
+    import torch  # not at module level: the spec imports this module
+
     rng = np.random.default_rng([seed, split])
     # drawn row by row (C order), so a smaller n gives a prefix of the same rows
     idx = rng.integers(0, np.array(N_VALUES), size=(n, len(N_VALUES)))  # (n, 5)
@@ -98,6 +101,8 @@ def render_shapes(factors: torch.Tensor, size: int = 64) -> torch.Tensor:
     elementwise numpy is as fast here as torch and, unlike torch's OpenMP kernels, does not
     slow down by 10x on a busy machine.
     """
+    import torch  # not at module level: the spec imports this module
+
     f = factors.detach().to("cpu", torch.float64).numpy()  # (N, 5)
     n = f.shape[0]
     out = np.zeros((n, 1, size, size), dtype=np.float32)
@@ -127,7 +132,31 @@ def render_shapes(factors: torch.Tensor, size: int = 64) -> torch.Tensor:
     return torch.from_numpy(out)
 
 
-@DATASETS.register("shapes")
+class ShapesData(DatasetConfig):
+    """A procedurally generated dSprites-like set with known factors, deterministic in seed."""
+
+    paper: ClassVar[str] = (
+        "Matthey et al. 2017, dSprites: disentanglement testing sprites dataset (procedural "
+        "look-alike)"
+    )
+
+    examples: ClassVar[tuple[dict[str, Any], ...]] = (
+        {"n_train": 64, "n_test": 16, "size": 64},
+        {"n_train": 64, "n_test": 16, "size": 32, "seed": 3},
+    )
+
+    name: Literal["shapes"] = "shapes"
+    binarize: Binarize = Field(default="none", description=BINARIZE_HELP)
+    n_train: int = Field(default=8000, ge=16, le=200_000, description="training images")
+    n_test: int = Field(default=1000, ge=16, le=50_000, description="test images")
+    size: Literal[32, 64] = Field(default=64, description="image side in pixels")
+    seed: int = Field(default=0, ge=0, description="generator seed (factors and images)")
+
+    def side(self) -> int | None:
+        return self.size
+
+
+@DATASETS.register(ShapesData)
 def load_shapes(spec: ShapesData) -> DataBundle:
     """dSprites-like shapes: x (n, 1, size, size) binary float32; factors (n, 5)."""
     f_train = sample_factors(spec.n_train, spec.seed, split=0)  # (n_train, 5)

@@ -19,8 +19,17 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-import torch
+from pydantic import Field
+
+from vae_engine.kl.base import MODIFIERS, SCHEMES, ModifierConfig
+from vae_engine.models.config import grouped_archs
+
+if TYPE_CHECKING:
+    import torch
+
+    from vae_engine.models.base import ModelOutput
 
 ALPHA_FUNS = ("square", "equal", "linear", "sqrt")
 
@@ -58,3 +67,61 @@ def balancing_coefficients(kl_groups: torch.Tensor, alpha: torch.Tensor) -> torc
     c = kl_groups.detach().abs().mean(0) + 0.01  # (G,)
     c = c / alpha
     return kl_groups.shape[1] * c / c.sum()
+
+
+def warmup_schedules() -> list[str]:
+    """KL schedules with a warm-up phase, in registration order."""
+    return [e.name for e in SCHEMES.entries() if e.config.warmup]
+
+
+class NvaeBalancing(ModifierConfig):
+    """Vahdat & Kautz 2020 (NVAE): per-group KL coefficients during warm-up."""
+
+    section: ClassVar[str] = "balancing"
+    paper: ClassVar[str] = (
+        "Vahdat & Kautz 2020, NVAE (NeurIPS), appendix A; author's clarification in NVAE "
+        "issue #26"
+    )
+    summary: ClassVar[str] = (
+        "Per-group KL coefficients (sum = number of groups) during the KL warm-up, inversely "
+        "proportional to group size (hierarchical models)."
+    )
+
+    kind: Literal["nvae"] = "nvae"
+    alpha: Literal["square", "equal", "linear", "sqrt"] = Field(
+        default="square",
+        description="Relative group size alpha_i at scale i: (2^i)^2/groups (square), 1, 2^i, "
+        "sqrt(2^i).",
+    )
+
+    def problems(self, spec: Any) -> list[str]:
+        model, schedule = spec.model, spec.kl.schedule
+        problems = []
+        if model.latent_groups() < 2:
+            problems.append(
+                "kl.balancing: KL balancing needs a model with several latent groups "
+                f"(model.arch {grouped_archs()}); model.arch {model.arch!r} has one group"
+            )
+        if not type(schedule).warmup:
+            problems.append(
+                "kl.balancing: NVAE balancing is applied only during a KL warm-up; schedule "
+                f"{schedule.kind!r} has none (use one of: {', '.join(warmup_schedules())})"
+            )
+        return problems
+
+
+@MODIFIERS.register(NvaeBalancing)
+def nvae_coefficients(out: ModelOutput, spec: NvaeBalancing, active: bool) -> torch.Tensor:
+    """(G,) detached coefficients: NVAE's during warm-up, ones after."""
+    import torch
+
+    if out.group_sizes is None or out.group_scales is None:
+        raise ValueError("kl.balancing needs a model with latent groups and scales")
+    kl_groups = out.kl_groups()  # (B, G)
+    if not active:
+        return torch.ones(kl_groups.shape[1], device=kl_groups.device, dtype=kl_groups.dtype)
+    alpha = torch.tensor(
+        alpha_from_scales(out.group_scales, spec.alpha), device=kl_groups.device,
+        dtype=kl_groups.dtype,
+    )
+    return balancing_coefficients(kl_groups, alpha)

@@ -5,16 +5,23 @@ Schedules are pure functions of the step; controllers keep explicit state, updat
 step by :meth:`KLScheme.update` after the loss is computed, so the new weight applies from the
 next step (ENGINE_SPEC section 2). ``state_dict`` must be JSON-serialisable: it goes into the
 checkpoint so that resume is exact.
+
+Three registries live here, each holding a config model and its implementation: the KL
+schedules and controllers (``kl.schedule``), the rate estimators (``kl.estimator``) and the
+rate modifiers (``kl.free_bits``, ``kl.balancing``). Torch is only named in annotations, so
+the scheme modules import without it (the API process validates specs without torch).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import torch
+from vae_engine.registry import ComponentConfig, Registry
 
-from vae_engine.registry import Registry
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass(frozen=True)
@@ -37,16 +44,13 @@ class SchemeContext:
 class KLScheme:
     """Base: the objective ``distortion + weight(step) * rate``.
 
-    Subclasses set ``summary`` and ``paper`` (shown in the catalogue) and, if they keep
-    state, ``stateful = True`` with ``state_dict``/``load_state_dict``.
+    The config registered with a subclass carries its ``summary`` and ``paper`` (shown in
+    the catalogue); a subclass that keeps state implements ``state_dict``/``load_state_dict``
+    and its config sets ``stateful = True``.
 
     ``distortion`` and ``rate`` are scalar tensors: batch means of per-example sums in sum
     mode; in mean mode the trainer passes them already divided by N and M.
     """
-
-    summary: str = ""
-    paper: str = ""
-    stateful: bool = False
 
     def __init__(self, spec: Any, ctx: SchemeContext):
         self.spec = spec
@@ -76,5 +80,22 @@ class KLScheme:
         pass
 
 
+class ModifierConfig(ComponentConfig):
+    """Config of a rate modifier; ``section`` is the field of ``kl`` it occupies."""
+
+    section: ClassVar[str] = ""
+
+    @classmethod
+    def key(cls) -> str:
+        """Registry name: the section, plus the kind when the section is a union."""
+        kind = cls.model_fields.get("kind")
+        return f"{cls.section}.{kind.default}" if kind is not None else cls.section
+
+
 # kind -> scheme class (constructed as cls(spec, ctx))
-SCHEMES: Registry[type[KLScheme]] = Registry("KL schedule")
+SCHEMES: Registry[type[KLScheme]] = Registry("KL schedule", tag="kind", field="kl.schedule.kind")
+# name -> estimate(out) -> (per-unit KL: (B, M) per example or (M,) for the batch, logs)
+ESTIMATORS: Registry[Callable[..., Any]] = Registry("KL estimator", tag="name",
+                                                     field="kl.estimator")
+# "free_bits" | "balancing.<kind>" -> the function applying the modifier (see rate.py)
+MODIFIERS: Registry[Callable[..., Any]] = Registry("rate modifier")

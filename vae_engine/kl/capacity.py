@@ -10,20 +10,44 @@ the absolute value is taken after both sums, so there is one implementation. Def
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING, ClassVar, Literal
+
+from pydantic import Field
 
 from vae_engine.kl.base import SCHEMES, KLScheme
+from vae_engine.registry import ComponentConfig
+
+if TYPE_CHECKING:
+    import torch
 
 
 def capacity_at(step: int, c_max: float, c_stop_steps: int) -> float:
     return min(c_max * step / c_stop_steps, c_max)
 
 
-@SCHEMES.register("capacity")
-class Capacity(KLScheme):
-    summary = "Objective D + gamma |R - C_t| with a capacity C_t growing linearly to C_max."
-    paper = "Burgess et al. 2018, Understanding disentangling in beta-VAE (arXiv:1804.03599)"
+class CapacitySchedule(ComponentConfig):
+    """Burgess et al.: objective D + gamma |R - C_t|, C_t = min(C_max t / t_stop, C_max)."""
 
+    paper: ClassVar[str] = (
+        "Burgess et al. 2018, Understanding disentangling in beta-VAE "
+        "(arXiv:1804.03599)"
+    )
+    summary: ClassVar[str] = (
+        "Objective D + gamma |R - C_t| with a capacity C_t growing linearly to "
+        "C_max."
+    )
+    warmup: ClassVar[bool] = True
+
+    kind: Literal["capacity"] = "capacity"
+    gamma: float = Field(default=1000.0, gt=0, description="Weight gamma of |R - C_t|.")
+    c_max: float = Field(default=25.0, ge=0, description="Final capacity C_max (nats/example).")
+    c_stop_steps: int = Field(
+        default=100_000, ge=1, description="Step t_stop at which the capacity reaches C_max."
+    )
+
+
+@SCHEMES.register(CapacitySchedule)
+class Capacity(KLScheme):
     def capacity(self, step: int) -> float:
         return capacity_at(step, self.spec.c_max, self.spec.c_stop_steps)
 

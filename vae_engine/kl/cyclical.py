@@ -17,10 +17,14 @@ Differences from the reference code (haofuml/cyclical_annealing ``frange_cycle_*
 from __future__ import annotations
 
 import math
+from typing import ClassVar, Literal
+
+from pydantic import Field
 
 from vae_engine.errors import SpecError
 from vae_engine.kl.base import SCHEMES, KLScheme
 from vae_engine.kl.sigmoid import logistic
+from vae_engine.registry import ComponentConfig
 
 
 def cycle_position(step: int, total_steps: int, n_cycle: int, ratio: float) -> tuple[float, bool]:
@@ -48,14 +52,33 @@ def cyclical_weight(
     return start + (stop - start) * s
 
 
-@SCHEMES.register("cyclical")
-class Cyclical(KLScheme):
-    summary = "KL weight ramps from start to stop n_cycle times (linear, sigmoid or cosine)."
-    paper = (
+class CyclicalSchedule(ComponentConfig):
+    """Fu et al.: n_cycle ramps from start to stop, each over the first `ratio` of a period."""
+
+    paper: ClassVar[str] = (
         "Fu et al. 2019, Cyclical Annealing Schedule: A Simple Approach to Mitigating KL "
         "Vanishing (NAACL)"
     )
+    summary: ClassVar[str] = (
+        "KL weight ramps from start to stop n_cycle times (linear, sigmoid or "
+        "cosine)."
+    )
+    warmup: ClassVar[bool] = True
 
+    kind: Literal["cyclical"] = "cyclical"
+    n_cycle: int = Field(default=4, ge=1, le=100_000, description="Number of cycles in training.")
+    ratio: float = Field(
+        default=0.5, gt=0, le=1, description="Fraction R of each period spent ramping."
+    )
+    shape: Literal["linear", "sigmoid", "cosine"] = Field(
+        default="linear", description="Shape of the ramp."
+    )
+    start: float = Field(default=0.0, ge=0, description="Weight at the start of each cycle.")
+    stop: float = Field(default=1.0, ge=0, description="Weight at the end of each ramp.")
+
+
+@SCHEMES.register(CyclicalSchedule)
+class Cyclical(KLScheme):
     def __init__(self, spec, ctx):
         super().__init__(spec, ctx)
         if spec.n_cycle > ctx.total_steps:  # a cycle shorter than one step never ramps

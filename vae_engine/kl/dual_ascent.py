@@ -11,21 +11,41 @@ discriminator bottleneck; for a VAE set I_c in nats per example and a larger ste
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field
 
 from vae_engine.kl.base import SCHEMES, KLScheme
+from vae_engine.registry import ComponentConfig
 
 
 def dual_ascent_step(beta: float, rate: float, target: float, step_size: float) -> float:
     return max(0.0, beta + step_size * (rate - target))
 
 
-@SCHEMES.register("dual_ascent")
-class DualAscent(KLScheme):
-    summary = "Lagrange multiplier beta updated by dual gradient ascent to hold a target rate."
-    paper = "Peng et al. 2019, Variational Discriminator Bottleneck (ICLR)"
-    stateful = True
+class DualAscentSchedule(ComponentConfig):
+    """Peng et al. (VDB): beta <- max(0, beta + step_size (R - target_rate)) after each step."""
 
+    paper: ClassVar[str] = "Peng et al. 2019, Variational Discriminator Bottleneck (ICLR)"
+    summary: ClassVar[str] = (
+        "Lagrange multiplier beta updated by dual gradient ascent to hold a target "
+        "rate."
+    )
+    stateful: ClassVar[bool] = True
+    examples: ClassVar[tuple[dict[str, Any], ...]] = ({"target_rate": 20.0, "step_size": 0.01},)
+
+    kind: Literal["dual_ascent"] = "dual_ascent"
+    target_rate: float = Field(
+        default=0.1, ge=0, description="Target rate I_c (nats/example; e.g. 25 for a VAE)."
+    )
+    beta_init: float = Field(default=0.1, ge=0, description="Initial multiplier beta_0.")
+    step_size: float = Field(
+        default=1e-5, gt=0, le=10, description="Dual step size alpha_beta (per nat of error)."
+    )
+
+
+@SCHEMES.register(DualAscentSchedule)
+class DualAscent(KLScheme):
     def __init__(self, spec: Any, ctx: Any):
         super().__init__(spec, ctx)
         self.beta = float(spec.beta_init)

@@ -12,9 +12,52 @@ the reported rate is always the unclamped analytic one.
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from vae_engine.models.base import split_groups
+from pydantic import ConfigDict, Field
+
+from vae_engine.kl.base import MODIFIERS, ModifierConfig
+from vae_engine.models.config import grouped_archs, is_grouped
+
+if TYPE_CHECKING:
+    import torch
+
+
+class FreeBitsSpec(ModifierConfig):
+    """Kingma et al. 2016 (IAF): the rate term sum_k max(lambda, KL_k) over groups k."""
+
+    # "lambda" is a Python keyword: the field is lambda_, read and written as "lambda".
+    model_config = ConfigDict(extra="forbid", validate_by_name=True, serialize_by_alias=True)
+
+    section: ClassVar[str] = "free_bits"
+    paper: ClassVar[str] = (
+        "Kingma et al. 2016, Improved Variational Inference with Inverse Autoregressive Flow "
+        "(NeurIPS)"
+    )
+    summary: ClassVar[str] = (
+        "Rate term sum_k max(lambda, KL_k): each latent unit or group gets lambda free nats "
+        "(batch or per-sample clamping)."
+    )
+
+    lambda_: float = Field(
+        default=0.25, alias="lambda", gt=0, le=1e4,
+        description="Free nats per group (per latent unit in per_dim mode).",
+    )
+    group: Literal["per_dim", "per_group"] = Field(
+        default="per_dim", description="Clamp each latent unit, or each latent group's sum."
+    )
+    average: Literal["batch", "per_sample"] = Field(
+        default="batch",
+        description="batch: clamp the batch mean (the IAF form); per_sample: clamp each example.",
+    )
+
+    def problems(self, spec: Any) -> list[str]:
+        if self.group == "per_group" and not is_grouped(spec.model):
+            return [
+                "kl.free_bits.group: 'per_group' needs a model with latent groups (model.arch "
+                f"{grouped_archs()}); use 'per_dim' with model.arch {spec.model.arch!r}"
+            ]
+        return []
 
 
 def free_bits_terms(
@@ -25,6 +68,8 @@ def free_bits_terms(
     kl: (B, M) per-example, per-unit KL, or (M,) already a batch-level KL (batch statistics).
     Returns ((G,) tensor whose sum is the free-bits rate term, fraction clamped).
     """
+    from vae_engine.models.base import split_groups  # torch: only once training runs
+
     if kl.dim() == 1:
         if average != "batch":
             raise ValueError("free bits 'per_sample' needs a per-example KL")
@@ -44,3 +89,12 @@ def free_bits_terms(
         raise ValueError(f"unknown free-bits average {average!r}")
     per_group = split_groups(clamped, group_sizes) if group == "per_dim" else clamped
     return per_group, float(frac)
+
+
+@MODIFIERS.register(FreeBitsSpec)
+def apply_free_bits(
+    kl: torch.Tensor, group_sizes: tuple[int, ...] | None, spec: FreeBitsSpec
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """The free-bits rate terms (G,) and what to log."""
+    terms, frac = free_bits_terms(kl, group_sizes, spec.lambda_, spec.group, spec.average)
+    return terms, {"free_bits_clamped": frac}

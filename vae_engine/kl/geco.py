@@ -18,9 +18,12 @@ Both forms smooth the batch distortion D and compare it with the tolerance kappa
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field
 
 from vae_engine.kl.base import SCHEMES, KLScheme
+from vae_engine.registry import ComponentConfig
 
 _EXP_MAX = 700.0
 
@@ -52,12 +55,46 @@ def geco_genesis_step(
     return beta, err_ema
 
 
-@SCHEMES.register("geco")
-class Geco(KLScheme):
-    summary = "Lagrange multiplier holding the distortion at a tolerance kappa."
-    paper = "Rezende & Viola 2018, Taming VAEs (arXiv:1810.00597); GENESIS (ICLR 2020) form"
-    stateful = True
+class GecoSchedule(ComponentConfig):
+    """Rezende & Viola: constrain the distortion to kappa with a Lagrange multiplier."""
 
+    paper: ClassVar[str] = (
+        "Rezende & Viola 2018, Taming VAEs (arXiv:1810.00597); GENESIS (ICLR 2020) "
+        "form"
+    )
+    summary: ClassVar[str] = "Lagrange multiplier holding the distortion at a tolerance kappa."
+    stateful: ClassVar[bool] = True
+    examples: ClassVar[tuple[dict[str, Any], ...]] = (
+        {"kappa": 80.0, "lr": 0.01},
+        {"kappa": 80.0, "lr": 0.01, "form": "genesis"},
+    )
+
+    kind: Literal["geco"] = "geco"
+    form: Literal["multiplier", "genesis"] = Field(
+        default="multiplier",
+        description="multiplier: loss R + lambda D (Taming VAEs); genesis: loss D + beta R "
+        "with the faster update while the constraint holds (GENESIS).",
+    )
+    kappa: float = Field(gt=0, description="Tolerated distortion kappa (nats/example).")
+    alpha: float = Field(
+        default=0.99, ge=0, lt=1, description="Moving-average factor of the constraint."
+    )
+    lr: float = Field(default=1e-3, gt=0, le=10, description="Multiplier step size lr_lambda.")
+    init: float = Field(default=1.0, gt=0, description="Initial lambda (multiplier) or beta.")
+    clamp_min: float = Field(default=1e-10, gt=0, description="Lower clamp of lambda or beta.")
+    clamp_max: float = Field(default=1e10, gt=0, description="Upper clamp of lambda or beta.")
+    speedup: float = Field(
+        default=10.0, ge=1, description="genesis: rate multiplier while the constraint holds."
+    )
+
+    def problems(self, spec: Any) -> list[str]:
+        if self.clamp_min >= self.clamp_max:
+            return ["kl.schedule.clamp_min: must be below kl.schedule.clamp_max"]
+        return []
+
+
+@SCHEMES.register(GecoSchedule)
+class Geco(KLScheme):
     def __init__(self, spec: Any, ctx: Any):
         super().__init__(spec, ctx)
         self.value = float(spec.init)  # lambda (multiplier) or beta (genesis)

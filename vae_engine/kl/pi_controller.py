@@ -24,9 +24,12 @@ update beta = beta_min.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field
 
 from vae_engine.kl.base import SCHEMES, KLScheme
+from vae_engine.registry import ComponentConfig
 
 _EXP_MAX = 700.0  # math.exp overflows above ~709
 
@@ -53,12 +56,59 @@ def pi_step(
     return integral, beta
 
 
-@SCHEMES.register("pi_controller")
-class PIController(KLScheme):
-    summary = "PI controller on beta holding the rate at a set-point (image/disentangling)."
-    paper = "Shao et al. 2020, ControlVAE: Controllable Variational Autoencoder (ICML)"
-    stateful = True
+class PIControllerSchedule(ComponentConfig):
+    """Shao et al. (ControlVAE): a PI controller on beta that holds the rate at a set-point."""
 
+    paper: ClassVar[str] = (
+        "Shao et al. 2020, ControlVAE: Controllable Variational Autoencoder "
+        "(ICML)"
+    )
+    summary: ClassVar[str] = (
+        "PI controller on beta holding the rate at a set-point "
+        "(image/disentangling)."
+    )
+    stateful: ClassVar[bool] = True
+    examples: ClassVar[tuple[dict[str, Any], ...]] = (
+        {"kp": 0.01, "ki": 0.01, "target_rate": 20.0},
+        {"variant": "disentangling", "step_every": 3},
+    )
+
+    kind: Literal["pi_controller"] = "pi_controller"
+    variant: Literal["image", "disentangling"] = Field(
+        default="image",
+        description="image: fixed set-point; disentangling: set-point stepped up over training.",
+    )
+    target_rate: float = Field(
+        default=25.0, ge=0,
+        description="Set-point v_KL (nats/example); the ceiling C_max for 'disentangling'.",
+    )
+    kp: float = Field(default=0.01, ge=0, description="Proportional gain K_p.")
+    ki: float = Field(default=1e-4, ge=0, description="Integral gain K_i (positive, paper sign).")
+    beta_min: float | None = Field(
+        default=None, ge=0, description="Lower clip of beta; default 0 (image), 1 (disentangling)."
+    )
+    beta_max: float | None = Field(
+        default=None, gt=0, description="Upper clip of beta; default 1 (image), none (disent.)."
+    )
+    set_point_start: float = Field(
+        default=0.5, ge=0, description="disentangling: initial set-point (nats/example)."
+    )
+    step_val: float = Field(
+        default=0.15, ge=0, description="disentangling: set-point increment per step_every."
+    )
+    step_every: int = Field(
+        default=5000, ge=1, description="disentangling: steps between set-point increments."
+    )
+
+    def problems(self, spec: Any) -> list[str]:
+        if self.beta_min is not None and self.beta_max is not None:
+            if self.beta_min >= self.beta_max:
+                return ["kl.schedule.beta_min: must be below kl.schedule.beta_max"]
+        return []
+
+
+@SCHEMES.register(PIControllerSchedule)
+class PIController(KLScheme):
     def __init__(self, spec: Any, ctx: Any):
         super().__init__(spec, ctx)
         self.beta_min, self.beta_max = pi_bounds(spec)

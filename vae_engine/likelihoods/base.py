@@ -1,4 +1,4 @@
-"""Decoder likelihoods p(x|z): the Likelihood base class and its registry.
+"""Decoder likelihoods p(x|z): the Likelihood base class (an nn.Module, torch).
 
 The decoder emits ``params`` of shape (B, P*C, H, W) where P = ``params_per_dim`` (1 for a
 mean/logit per pixel, 2 when the decoder also predicts a per-pixel log sigma). A likelihood
@@ -8,12 +8,11 @@ turns params and data into a per-example negative log-likelihood summed over all
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 from torch import nn
+from torch.distributions import Distribution
 
-from vae_engine.registry import Registry
+from vae_engine.likelihoods.config import LIKELIHOODS  # noqa: F401  (re-export)
 
 
 class Likelihood(nn.Module):
@@ -27,6 +26,11 @@ class Likelihood(nn.Module):
         """The distribution's mean, (B, C, H, W), clamped to [0, 1] for display."""
         raise NotImplementedError
 
+    def reference(self, params: torch.Tensor) -> Distribution | None:
+        """The same density as a ``torch.distributions`` object over (B, C, H, W), where one
+        exists (the contract tests compare ``nll`` with its ``log_prob``); None otherwise."""
+        return None
+
     def metrics(self) -> dict[str, float]:
         """Scalars to log every step (e.g. ``sigma``); empty by default."""
         return {}
@@ -35,6 +39,3 @@ class Likelihood(nn.Module):
         """Warnings about a mismatch between this likelihood and the data."""
         return []
 
-
-# kind -> factory(spec) -> Likelihood
-LIKELIHOODS: Registry[Callable[..., Likelihood]] = Registry("likelihood")

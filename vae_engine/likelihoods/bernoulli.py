@@ -1,45 +1,27 @@
-"""Pixel-wise Bernoulli decoder, the classic binarised-MNIST likelihood (Kingma & Welling 2014).
+"""Pixel-wise Bernoulli decoder (Kingma & Welling 2014): config, builder, registration.
 
-ENGINE_SPEC section 3: ``-log p(x|z) = BCEWithLogits(logits, x)`` summed over C, H, W. The
-decoder params are logits, one per dim (P = 1).
-
-On non-binary data this is *not* a normalised density: Loaiza-Ganem & Cunningham 2019 ("The
-continuous Bernoulli: fixing a pervasive error in variational autoencoders") show that the
-missing normaliser biases the fit. The engine therefore warns and points to binarisation or
-the continuous Bernoulli.
+ENGINE_SPEC section 3: ``-log p(x|z) = BCEWithLogits(logits, x)``; the module is in
+bernoulli_nn.py (torch), see likelihoods/config.py.
 """
 
 from __future__ import annotations
 
-import torch
-import torch.nn.functional as F
+from typing import Any, ClassVar, Literal
 
-from vae_engine.likelihoods.base import LIKELIHOODS, Likelihood
-
-NON_BINARY_WARNING = (
-    "likelihood 'bernoulli' on non-binary data is not a normalised density (the 'pervasive "
-    "error' of Loaiza-Ganem & Cunningham 2019): its NLL/ELBO are not comparable log-likelihoods. "
-    "Set dataset.binarize: static|dynamic, or use likelihood.kind: continuous_bernoulli."
-)
+from vae_engine.likelihoods.config import LIKELIHOODS
+from vae_engine.registry import ComponentConfig
 
 
-@LIKELIHOODS.register("bernoulli")
-class Bernoulli(Likelihood):
-    """Bernoulli with decoder logits. params (B, C, H, W) are logits."""
+class BernoulliLikelihood(ComponentConfig):
+    """Pixel-wise Bernoulli; only a normalised density for binary data."""
 
-    params_per_dim = 1
+    paper: ClassVar[str] = "Kingma & Welling 2014, Auto-Encoding Variational Bayes (ICLR)"
 
-    def __init__(self, spec: object | None = None):
-        super().__init__()
-        self.spec = spec
+    kind: Literal["bernoulli"] = "bernoulli"
 
-    def nll(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        # BCE-with-logits is the stable form of -[x log σ(l) + (1-x) log(1-σ(l))].
-        per_dim = F.binary_cross_entropy_with_logits(params, x, reduction="none")  # (B, C, H, W)
-        return per_dim.flatten(1).sum(1)  # (B,)
 
-    def mean(self, params: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(params)  # (B, C, H, W), already in [0, 1]
+@LIKELIHOODS.register(BernoulliLikelihood)
+def build_bernoulli(spec: BernoulliLikelihood) -> Any:
+    from vae_engine.likelihoods.bernoulli_nn import Bernoulli
 
-    def data_warnings(self, is_binary: bool) -> list[str]:
-        return [] if is_binary else [NON_BINARY_WARNING]
+    return Bernoulli(spec)

@@ -1,4 +1,4 @@
-"""The VAE model interface, the flat diagonal-Gaussian base class and the registry.
+"""The VAE model interface and the flat diagonal-Gaussian base class (torch).
 
 A model maps x (B, C, H, W) to a :class:`ModelOutput`: decoder params (fed to a Likelihood),
 the latent sample and, per latent unit, the analytic KL to the prior. The flat base class
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from vae_engine.registry import Registry
+from vae_engine.models.config import ARCHITECTURES  # noqa: F401  (re-export)
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -102,6 +102,3 @@ class VAEModel(nn.Module):
         log_px = -nll_fn(params, xk).reshape(k, b)
         return log_px + log_p - log_q
 
-
-# arch -> factory(spec, data_shape=(C, H, W), out_channels=P*C) -> VAEModel
-ARCHITECTURES: Registry[Callable[..., VAEModel]] = Registry("architecture")

@@ -1,52 +1,34 @@
-"""Fully connected VAE (Kingma & Welling 2014, appendix C; pythae's default MLP is 784-512-z).
+"""Fully connected VAE (Kingma & Welling 2014, appendix C): config, builder, registration.
 
-Encoder: flatten -> hidden layers -> (mu, logvar). Decoder: z -> reversed hidden layers ->
-P*C*H*W outputs reshaped to (B, P*C, H, W).
+The network is in mlp_nn.py (torch), imported when a model is built; see models/config.py.
 """
 
 from __future__ import annotations
 
-import torch
-from torch import nn
+from typing import Annotated, Any, ClassVar, Literal
 
-from vae_engine.models.base import ARCHITECTURES, VAEModel
-from vae_engine.models.layers import activation
+from pydantic import Field
 
+from vae_engine.models.config import ARCHITECTURES, ArchitectureConfig
 
-def _stack(sizes: list[int], act: str) -> nn.Sequential:
-    layers: list[nn.Module] = []
-    for a, b in zip(sizes[:-1], sizes[1:], strict=True):
-        layers += [nn.Linear(a, b), activation(act)]
-    return nn.Sequential(*layers)
+Activation = Literal["relu", "elu", "gelu", "tanh"]
 
 
-class MlpVAE(VAEModel):
-    def __init__(
-        self, data_shape: tuple[int, int, int], out_channels: int, latent_dim: int,
-        hidden: list[int], act: str = "relu",
-    ):
-        super().__init__()
-        c, h, w = data_shape
-        self.latent_dim = latent_dim
-        self.out_shape = (out_channels, h, w)
-        n_in = c * h * w
-        self.encoder = _stack([n_in, *hidden], act)
-        last = hidden[-1] if hidden else n_in
-        self.to_mu = nn.Linear(last, latent_dim)
-        self.to_logvar = nn.Linear(last, latent_dim)
-        rev = list(reversed(hidden))
-        self.decoder = _stack([latent_dim, *rev], act)
-        self.to_params = nn.Linear(rev[-1] if rev else latent_dim, out_channels * h * w)
+class MlpModel(ArchitectureConfig):
+    """Fully connected encoder/decoder (mirrored hidden sizes)."""
 
-    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        hid = self.encoder(x.flatten(1))  # (B, H_last)
-        return self.to_mu(hid), self.to_logvar(hid)  # (B, M) each
+    paper: ClassVar[str] = "Kingma & Welling 2014, Auto-Encoding Variational Bayes (ICLR)"
 
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        out = self.to_params(self.decoder(z))  # (B, P*C*H*W)
-        return out.view(z.shape[0], *self.out_shape)
+    arch: Literal["mlp"] = "mlp"
+    latent_dim: int = Field(default=16, ge=1, le=4096, description="latent units M")
+    hidden: list[Annotated[int, Field(ge=1, le=65536)]] = Field(
+        default_factory=lambda: [512], description="encoder hidden sizes (decoder mirrored)"
+    )
+    activation: Activation = "relu"
 
 
-@ARCHITECTURES.register("mlp")
-def build_mlp(spec, data_shape: tuple[int, int, int], out_channels: int) -> MlpVAE:
+@ARCHITECTURES.register(MlpModel)
+def build_mlp(spec: MlpModel, data_shape: tuple[int, int, int], out_channels: int) -> Any:
+    from vae_engine.models.mlp_nn import MlpVAE
+
     return MlpVAE(data_shape, out_channels, spec.latent_dim, list(spec.hidden), spec.activation)

@@ -107,7 +107,7 @@ def _resolved(base: dict[str, Any]) -> dict[str, Any]:
 def create_sweep(body: SweepCreate, session: SessionDep, settings: SettingsDep,
                  owner: CurrentUser, enqueue: EnqueueDep) -> SweepDetail:
     from vae_engine.errors import SpecError
-    from vae_engine.sweep import build_sweep
+    from vae_engine.spec import build_sweep
 
     try:
         points = build_sweep(_resolved(body.base), grid=body.grid, overrides=body.overrides)

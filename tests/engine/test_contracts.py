@@ -1,0 +1,132 @@
+"""Contracts every registered component must keep, one generic test per property.
+
+Parametrized over the registries (and each config's ``examples``), so a new component is
+checked the moment it is registered, with no list here to update.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from vae_engine.data import DATASETS, load_dataset
+from vae_engine.kl import SCHEMES, SchemeContext, build_scheme
+from vae_engine.likelihoods import LIKELIHOODS, build_likelihood
+from vae_engine.registry import Registry
+
+CTX = SchemeContext(data_dims=64, latent_dims=8, total_steps=100, steps_per_epoch=10)
+SHAPES = [(2, 1, 4, 4), (3, 3, 8, 8)]
+
+
+def _cases(registry: Registry, keep=lambda config: True) -> list:
+    """One pytest param per (component, example), id ``name[i]``."""
+    return [
+        pytest.param(e.config, example, id=f"{e.name}[{i}]")
+        for e in registry.entries() if keep(e.config)
+        for i, example in enumerate(e.config.examples)
+    ]
+
+
+def _gen(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+# --------------------------------------------------------------------------- KL schemes
+
+
+@pytest.mark.parametrize(("config", "example"), _cases(SCHEMES, lambda c: c.stateful))
+def test_stateful_scheme_state_round_trips_and_resumes_exactly(config, example):
+    # 40 steps of (rate, distortion) in [0, 100), seed 0; the state crosses a JSON round trip
+    # as in a checkpoint, then both copies must agree bit for bit.
+    seq = (torch.rand(40, 2, generator=_gen(0)) * 100).tolist()
+    spec = config(**example)
+    a = build_scheme(spec, CTX)
+    for t, (r, d) in enumerate(seq[:20]):
+        a.update(t, {"rate": r, "rate_term": r, "distortion": d})
+    saved = json.loads(json.dumps(a.state_dict()))
+    b = build_scheme(spec, CTX)
+    assert b.state_dict() != saved  # the controller moved, so the test can fail
+    b.load_state_dict(saved)
+    for t, (r, d) in enumerate(seq[20:], start=20):
+        stats = {"rate": r, "rate_term": r, "distortion": d}
+        a.update(t, stats)
+        b.update(t, stats)
+        assert b.weight(t + 1) == a.weight(t + 1)
+        la = a.objective(torch.tensor(d), torch.tensor(r), t + 1)
+        lb = b.objective(torch.tensor(d), torch.tensor(r), t + 1)
+        assert la[0].item() == lb[0].item() and la[1] == lb[1]
+
+
+@pytest.mark.parametrize(("config", "example"), _cases(SCHEMES, lambda c: not c.stateful))
+def test_stateless_scheme_is_a_function_of_the_step(config, example):
+    # STYLE rule 5: a schedule has no state, so updates change nothing.
+    s = build_scheme(config(**example), CTX)
+    before = [s.weight(t) for t in range(0, 100, 7)]
+    for t in range(10):
+        s.update(t, {"rate": 5.0, "rate_term": 5.0, "distortion": 50.0})
+    assert s.state_dict() == {}
+    assert [s.weight(t) for t in range(0, 100, 7)] == before
+
+
+# --------------------------------------------------------------------------- likelihoods
+
+
+@pytest.mark.parametrize(("config", "example"), _cases(LIKELIHOODS))
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_likelihood_matches_torch_distributions(config, example, shape, dtype):
+    # Random logits/means N(0, 2^2) clamped to |.| <= 10 (inside every clamp), data in [0, 1]
+    # (binary where the reference is a discrete distribution); rel. tol. 1e-5.
+    lik = build_likelihood(config(**example)).to(dtype)
+    c = shape[1]
+    params = (torch.randn(shape[0], lik.params_per_dim * c, *shape[2:], generator=_gen(1),
+                          dtype=dtype) * 2).clamp(-10, 10)  # (B, P*C, H, W)
+    params[0, 0, 0, :2] = torch.tensor([0.0, 1e-3], dtype=dtype)  # CB's Taylor band
+    x = torch.rand(shape, generator=_gen(2), dtype=dtype)  # (B, C, H, W)
+    ref = lik.reference(params)
+    if ref is None:
+        pytest.skip(f"{config.__name__}{example} has no torch.distributions counterpart")
+    if isinstance(ref, torch.distributions.Bernoulli):
+        x = torch.bernoulli(x, generator=_gen(3))
+    nll = lik.nll(params, x)
+    assert nll.shape == (shape[0],) and nll.dtype == dtype
+    torch.testing.assert_close(nll, -ref.log_prob(x).flatten(1).sum(1), rtol=1e-5, atol=0.0)
+
+
+@pytest.mark.parametrize(("config", "example"), _cases(LIKELIHOODS))
+def test_likelihood_mean_is_an_image(config, example):
+    lik = build_likelihood(config(**example))
+    params = torch.randn(2, lik.params_per_dim, 4, 4, generator=_gen(4)) * 5
+    mean = lik.mean(params)
+    assert mean.shape == (2, 1, 4, 4)
+    assert mean.min() >= 0.0 and mean.max() <= 1.0
+
+
+# --------------------------------------------------------------------------- datasets
+
+
+@pytest.mark.parametrize(("config", "example"), _cases(DATASETS))
+def test_dataset_yields_its_declared_shape_and_range(config, example):
+    spec = config(**example)
+    b = load_dataset(spec)
+    assert b.name == spec.name and not b.dynamic_binarize
+    side = spec.side()
+    for x in (b.x_train, b.x_test):
+        assert x.dtype == torch.float32 and x.ndim == 4 and len(x) > 0
+        assert tuple(x.shape[1:]) == b.shape
+        if side is not None:
+            assert tuple(x.shape[2:]) == (side, side)
+        assert x.min() >= 0.0 and x.max() <= 1.0 and x.max() > 0.5
+    for f, x in ((b.factors_train, b.x_train), (b.factors_test, b.x_test)):
+        if f is not None:
+            assert f.shape == (len(x), len(b.factor_names))
+
+
+def test_every_component_has_an_example_or_says_why_not():
+    # A component without examples escapes the contracts above: only allowed for datasets
+    # that need a user's file (their loader is tested with files in test_data.py).
+    for registry in (SCHEMES, LIKELIHOODS, DATASETS):
+        for e in registry.entries():
+            assert e.config.examples or e.config.user_file_fields, e.name
