@@ -73,7 +73,19 @@ def test_stateless_scheme_is_a_function_of_the_step(config, example):
 # --------------------------------------------------------------------------- likelihoods
 
 
-@pytest.mark.parametrize(("config", "example"), _cases(LIKELIHOODS))
+def _reference_cases() -> list:
+    """The likelihood examples that have a torch.distributions counterpart (the Gaussian's
+    fitted-sigma modes have none: their sigma depends on the data being scored)."""
+    out = []
+    for case in _cases(LIKELIHOODS):
+        config, example = case.values
+        lik = build_likelihood(config(**example))
+        if lik.reference(torch.zeros(1, lik.params_per_dim, 1, 1)) is not None:
+            out.append(case)
+    return out
+
+
+@pytest.mark.parametrize(("config", "example"), _reference_cases())
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 def test_likelihood_matches_torch_distributions(config, example, shape, dtype):
@@ -86,8 +98,6 @@ def test_likelihood_matches_torch_distributions(config, example, shape, dtype):
     params[0, 0, 0, :2] = torch.tensor([0.0, 1e-3], dtype=dtype)  # CB's Taylor band
     x = torch.rand(shape, generator=_gen(2), dtype=dtype)  # (B, C, H, W)
     ref = lik.reference(params)
-    if ref is None:
-        pytest.skip(f"{config.__name__}{example} has no torch.distributions counterpart")
     if isinstance(ref, torch.distributions.Bernoulli):
         x = torch.bernoulli(x, generator=_gen(3))
     nll = lik.nll(params, x)
