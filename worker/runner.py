@@ -21,6 +21,7 @@ from sqlalchemy.exc import DBAPIError
 
 from service.core import jobs as jobops
 from service.core.config import Settings
+from service.core.queue import enqueue
 from service.db.models import Job, utcnow
 from service.db.session import get_engine, session_scope
 from worker.artifacts import SqlArtifacts, latest_checkpoint
@@ -139,8 +140,6 @@ def run_job(job_id: str, settings: Settings, worker: str = "worker") -> str:
             ok = jobops.finish(s, jid, lease, "queued", error="worker shut down; re-enqueued")
             s.commit()
             if ok:
-                from worker.celery_app import enqueue
-
                 enqueue(settings, s.get(Job, jid))
         else:
             ok = jobops.finish(s, jid, lease, outcome, **values)
