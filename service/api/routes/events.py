@@ -16,11 +16,12 @@ from typing import Annotated
 import anyio
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import StreamingResponse
-from sqlalchemy import select
 
 from service.api.deps import JobDep, SettingsDep
 from service.api.schemas import progress_of
-from service.db.models import TERMINAL, Job, Metric
+from service.db import jobs as jobs_db
+from service.db.metrics import batches_after
+from service.db.models import TERMINAL
 from service.db.session import session_scope
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["events"])
@@ -32,28 +33,13 @@ BATCHES_PER_POLL = 50
 
 def _poll(url: str, job_id: uuid.UUID, cursor: float):  # noqa: ANN202
     with session_scope(url) as s:
-        job = s.get(Job, job_id)
+        job = jobs_db.get_job(s, job_id)
         status = {
             "status": job.status, "error": job.error, "attempts": job.attempts,
             "cancel_requested": job.cancel_requested,
             "progress": progress_of(job).model_dump(),
         }
-        stamps = s.scalars(
-            select(Metric.ts).where(Metric.job_id == job_id, Metric.ts > cursor)
-            .group_by(Metric.ts).order_by(Metric.ts).limit(BATCHES_PER_POLL)
-        ).all()
-        batches: list[tuple[float, list[dict]]] = []
-        if stamps:
-            rows = s.execute(
-                select(Metric.ts, Metric.key, Metric.step, Metric.value)
-                .where(Metric.job_id == job_id, Metric.ts > cursor, Metric.ts <= stamps[-1])
-                .order_by(Metric.ts, Metric.step, Metric.key)
-            ).all()
-            for ts, key, step, value in rows:
-                if not batches or batches[-1][0] != ts:
-                    batches.append((ts, []))
-                batches[-1][1].append({"key": key, "step": step, "value": value})
-        more = len(stamps) == BATCHES_PER_POLL
+        batches, more = batches_after(s, job_id, cursor, BATCHES_PER_POLL)
     return status, batches, more
 
 
