@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import getpass
 import json
-import os
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -13,8 +12,10 @@ import httpx
 
 
 def default_user() -> str:
+    from service.core.config import get_settings
+
     try:
-        return os.environ.get("VAELAB_USER") or getpass.getuser()
+        return get_settings().user or getpass.getuser()
     except Exception:  # noqa: BLE001
         return "anonymous"
 
