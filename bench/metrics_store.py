@@ -53,8 +53,8 @@ def main() -> None:
 
 
 def run(url: str, n_points: int, n_requests: int) -> None:
-    from service.core import jobs as jobops
     from service.core.config import Settings
+    from service.db import jobs as jobs_db
     from service.db import migrate
     from service.db.session import get_engine, session_scope
     from service.main import create_app
@@ -64,7 +64,7 @@ def run(url: str, n_points: int, n_requests: int) -> None:
     settings = Settings(database_url=url, broker_url="memory://", reaper_enabled=False,
                         artifact_root="/tmp/vaelab-bench-artifacts")
     with session_scope(url) as s:
-        jid = jobops.create_job(s, settings, {"name": "bench"}, owner="bench").id
+        jid = jobs_db.create_job(s, settings, {"name": "bench"}, owner="bench").id
 
     # ---- ingest: the worker's sink, batches of 1,000 points, one key
     sink = SqlMetricSink(get_engine(url), jid, batch_points=1000, batch_seconds=2.0)

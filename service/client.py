@@ -4,7 +4,6 @@ stream (Server-Sent Events, decoded by httpx-sse)."""
 from __future__ import annotations
 
 import getpass
-import os
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -14,8 +13,10 @@ from httpx_sse import EventSource
 
 
 def default_user() -> str:
+    from service.core.config import get_settings
+
     try:
-        return os.environ.get("VAELAB_USER") or getpass.getuser()
+        return get_settings().user or getpass.getuser()
     except Exception:  # noqa: BLE001
         return "anonymous"
 

@@ -29,6 +29,7 @@ from service.api.routes import (
     sweeps,
 )
 from service.core.config import Settings, get_settings
+from service.core.queue import enqueue as send
 from service.db.models import Job
 
 log = logging.getLogger("vaelab.api")
@@ -68,8 +69,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
 
     def enqueue(job: Job) -> None:
-        from worker.celery_app import enqueue as send
-
         send(settings, job)
 
     app.state.enqueue = enqueue

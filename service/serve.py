@@ -95,10 +95,10 @@ def serve(host: str, port: int, data_dir: str | None, with_worker: bool = True) 
     import uvicorn
 
     from service.core import jobs as jobops
+    from service.core.queue import enqueue
     from service.db import migrate
     from service.db.session import session_scope
     from service.main import create_app
-    from worker.celery_app import enqueue
 
     if data_dir:
         os.environ["VAELAB_DATA_DIR"] = data_dir

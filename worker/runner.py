@@ -16,14 +16,12 @@ import threading
 import traceback
 import uuid
 
-from sqlalchemy import select, update
-from sqlalchemy.exc import DBAPIError
-
-from service.core import jobs as jobops
 from service.core.config import Settings
-from service.db.models import Job, utcnow
-from service.db.session import get_engine, session_scope
-from worker.artifacts import SqlArtifacts, latest_checkpoint
+from service.core.queue import enqueue
+from service.db import jobs as jobs_db
+from service.db.artifacts import latest_checkpoint
+from service.db.session import DatabaseError, get_engine, session_scope
+from worker.artifacts import SqlArtifacts
 from worker.sink import SqlMetricSink
 
 log = logging.getLogger(__name__)
@@ -67,24 +65,15 @@ class Heartbeat(threading.Thread):
 
     def beat(self) -> None:
         with session_scope(self.url) as s:
-            res = s.execute(
-                update(Job)
-                .where(Job.id == self.job_id, Job.lease == self.lease)
-                .values(heartbeat_at=utcnow(), step=self.sink.step)
-            )
-            if res.rowcount == 0:
+            if not jobs_db.beat(s, self.job_id, self.lease, self.sink.step):
                 self.lost = True
         self.refresh()
 
     def refresh(self) -> None:
         with session_scope(self.url) as s:
-            row = s.execute(
-                select(Job.cancel_requested, Job.lease).where(Job.id == self.job_id)
-            ).one_or_none()
-        if row is None or row.lease != self.lease:
-            self.lost = True
-        elif row.cancel_requested:
-            self.cancel = True
+            lost, cancel = jobs_db.attempt_flags(s, self.job_id, self.lease)
+        self.lost = self.lost or lost
+        self.cancel = self.cancel or cancel
 
     def stop(self) -> None:
         self._stop_event.set()
@@ -100,13 +89,13 @@ def run_job(job_id: str, settings: Settings, worker: str = "worker") -> str:
     jid = uuid.UUID(job_id)
     lease = str(uuid.uuid4())
     with session_scope(settings.db_url) as s:
-        if not jobops.claim(s, jid, lease, worker, settings.reaper_stale_after_s,
-                            settings.max_attempts):
-            job = s.get(Job, jid)
+        if not jobs_db.claim(s, jid, lease, worker, settings.reaper_stale_after_s,
+                             settings.max_attempts):
+            job = jobs_db.get_job(s, jid)
             status = job.status if job else "missing"
             log.info("job %s not claimed (status %s); dropping the message", job_id, status)
             return f"skipped:{status}"
-        job = s.get(Job, jid)
+        job = jobs_db.get_job(s, jid)
         spec_dict, device = dict(job.spec), job.device
 
     engine = get_engine(settings.db_url)
@@ -136,14 +125,12 @@ def run_job(job_id: str, settings: Settings, worker: str = "worker") -> str:
         return "lost"
     with session_scope(settings.db_url) as s:
         if outcome == "interrupted":
-            ok = jobops.finish(s, jid, lease, "queued", error="worker shut down; re-enqueued")
+            ok = jobs_db.finish(s, jid, lease, "queued", error="worker shut down; re-enqueued")
             s.commit()
             if ok:
-                from worker.celery_app import enqueue
-
-                enqueue(settings, s.get(Job, jid))
+                enqueue(settings, jobs_db.get_job(s, jid))
         else:
-            ok = jobops.finish(s, jid, lease, outcome, **values)
+            ok = jobs_db.finish(s, jid, lease, outcome, **values)
     log.info("job %s: %s%s", job_id, outcome, "" if ok else " (not recorded: lease lost)")
     _release_gpu_memory()
     return outcome
@@ -164,7 +151,7 @@ def _train(spec_dict, device, sink, artifacts, resume_from, hb):  # noqa: ANN001
         return "failed", {"error": str(exc), "step": exc.step}
     except VaelabError as exc:
         return "failed", {"error": str(exc)}
-    except DBAPIError:
+    except DatabaseError:
         # infrastructure (e.g. the sink lost the database), not a training failure: let it
         # propagate. The job stays `running` with our lease while the heartbeat stops, so the
         # reaper (or a retried/redelivered message, via claim) takes it over once the

@@ -1,4 +1,5 @@
-"""Celery tasks. Thin: take a job id, hand it to :func:`worker.runner.run_job`."""
+"""Celery tasks. Thin: take a job id, hand it to :func:`worker.runner.run_job`, which claims
+the job and records its outcome through ``service.db``."""
 
 from __future__ import annotations
 
@@ -8,25 +9,23 @@ import signal
 import sys
 
 from celery.signals import worker_process_init
-from sqlalchemy.exc import OperationalError
 
 from service.core.config import get_settings
+from service.db.session import DatabaseUnavailable
 from worker.celery_app import TASK_NAME, app
 
 log = logging.getLogger(__name__)
 
 
-@app.task(name=TASK_NAME, bind=True, max_retries=20)
+# The database unreachable is an infrastructure problem, so Celery retries it (backoff
+# 2, 4, 8 … s capped at a minute, jittered so workers do not return in step); training
+# failures never reach here (run_job records them as `failed`).
+@app.task(name=TASK_NAME, bind=True, autoretry_for=(DatabaseUnavailable,), max_retries=20,
+          retry_backoff=2, retry_backoff_max=60, retry_jitter=True)
 def train_job(self, job_id: str) -> str:  # noqa: ANN001
     from worker.runner import run_job  # torch is imported in the child, at the first job
 
-    try:
-        return run_job(job_id, get_settings(), worker=self.request.hostname or "worker")
-    except OperationalError as exc:
-        # the database is unreachable: an infrastructure problem, so retry; training
-        # failures never reach here (run_job records them as `failed`)
-        log.warning("job %s: database error, retrying: %s", job_id, exc)
-        raise self.retry(exc=exc, countdown=10) from exc
+    return run_job(job_id, get_settings(), worker=self.request.hostname or "worker")
 
 
 @worker_process_init.connect

@@ -21,7 +21,9 @@ depends_on = None
 SHIFTS = (4, 8, 12)  # frozen copy of service.db.models.ROLLUP_SHIFTS at this revision
 
 # Portable (PostgreSQL and SQLite): window functions pick each bucket's min and max point,
-# the earliest step winning ties.
+# the earliest step winning ties. A frozen copy of the bucket rule of
+# service/db/metrics/buckets.py as it was at this revision: a migration must keep doing what
+# it did when it was written, so it does not import the live rule.
 _BACKFILL = """
 INSERT INTO metric_rollups (job_id, key, level, bucket, min_value, min_step, max_value,
                             max_step, null_step, first_step, last_step, n)

@@ -10,6 +10,8 @@ from fastapi import Depends, Header, HTTPException, Request
 from sqlalchemy.orm import Session
 
 from service.core.config import Settings
+from service.db import jobs as jobs_db
+from service.db import sweeps as sweeps_db
 from service.db.models import Job, Sweep
 from service.db.session import get_sessionmaker
 
@@ -55,7 +57,7 @@ EnqueueDep = Annotated[Callable[[Job], None], Depends(get_enqueue)]
 
 
 def get_job(job_id: uuid.UUID, session: SessionDep) -> Job:
-    job = session.get(Job, job_id)
+    job = jobs_db.get_job(session, job_id)
     if job is None:
         raise HTTPException(404, f"no job {job_id}")
     return job
@@ -65,7 +67,7 @@ JobDep = Annotated[Job, Depends(get_job)]
 
 
 def get_sweep(sweep_id: uuid.UUID, session: SessionDep) -> Sweep:
-    sweep = session.get(Sweep, sweep_id)
+    sweep = sweeps_db.get_sweep(session, sweep_id)
     if sweep is None:
         raise HTTPException(404, f"no sweep {sweep_id}")
     return sweep

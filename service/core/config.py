@@ -40,6 +40,10 @@ class Settings(BaseSettings):
     api_url: str = Field(
         default="http://127.0.0.1:8000", description="Where the CLI client finds the API."
     )
+    user: str | None = Field(
+        default=None, description="Who the CLI client says it is (X-Vaelab-User); default "
+                                  "the login name.",
+    )
     visibility_timeout_s: int = Field(
         default=7 * 24 * 3600, ge=60,
         description="Redis redelivers an unacked message after this; > the longest job.",

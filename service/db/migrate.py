@@ -8,7 +8,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, pool
+from sqlalchemy import create_engine, pool, text
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -51,3 +51,18 @@ def check(url: str) -> None:
             f"{head}). Run `vaelab migrate` (or `alembic upgrade head`) with the same "
             "VAELAB_DATABASE_URL first."
         )
+
+
+def check_database(url: str) -> str:
+    """``/readyz``: "ok", or why not (unreachable, or not at the head revision)."""
+    from service.db.session import get_engine
+
+    try:
+        with get_engine(url).connect() as conn:
+            conn.execute(text("SELECT 1"))
+        check(url)
+    except NotMigratedError as exc:
+        return str(exc)
+    except Exception as exc:  # noqa: BLE001 - any failure is "not ready", with its reason
+        return f"unreachable: {type(exc).__name__}: {exc}"
+    return "ok"

@@ -124,7 +124,8 @@ ROLLUP_SHIFTS = (4, 8, 12)
 
 class MetricRollup(Base):
     """Per (job, key, level, bucket): the min point, the max point, the first NULL (non-finite)
-    point, the step extent and the number of points, maintained by the worker's sink.
+    point, the step extent and the number of points, written by :mod:`service.db.metrics.write`
+    (the worker's sink calls it).
 
     Min/max/first/last merge idempotently. ``n`` is summed, but only over the rows the
     ``metrics`` insert actually wrote (``RETURNING`` of the ``ON CONFLICT DO NOTHING`` insert,

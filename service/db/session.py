@@ -8,7 +8,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+
+# What callers outside service.db catch, so they need not know the driver or SQLAlchemy:
+# any error the database raised, and the transient kind (unreachable, restarting, locked).
+DatabaseError = DBAPIError
+DatabaseUnavailable = OperationalError
 
 _LOCK = threading.Lock()
 _ENGINES: dict[str, Engine] = {}

@@ -10,7 +10,7 @@ import uuid
 import pytest
 from fastapi.testclient import TestClient
 
-from service.core import jobs as jobops
+from service.db import jobs as jobs_db
 from service.db.models import Artifact, Job
 from service.db.session import get_engine, session_scope
 from tests.conftest import tiny_spec
@@ -121,7 +121,7 @@ def test_cancel_running_job_sets_the_flag(client) -> None:  # noqa: ANN001
     job = submit(client).json()
     jid = uuid.UUID(job["id"])
     with session_scope(client.backend.db_url) as s:
-        assert jobops.claim(s, jid, "lease-1", "test", stale_after_s=60)
+        assert jobs_db.claim(s, jid, "lease-1", "test", stale_after_s=60)
     r = client.post(f"/api/v1/jobs/{job['id']}/cancel")
     assert r.status_code == 200
     assert r.json()["status"] == "running"
@@ -141,7 +141,7 @@ def _running_job_with_metrics(client, n: int, spike_at: int) -> uuid.UUID:  # no
     jid = uuid.UUID(job["id"])
     url = client.backend.db_url
     with session_scope(url) as s:
-        assert jobops.claim(s, jid, "lease", "test", stale_after_s=60)
+        assert jobs_db.claim(s, jid, "lease", "test", stale_after_s=60)
     sink = SqlMetricSink(get_engine(url), jid, "lease", batch_points=1000, batch_seconds=60)
     sink.start(total_steps=n, start_step=0)
     for step in range(1, n + 1):
@@ -203,12 +203,12 @@ def test_events_stream_metrics_and_resume_from_last_event_id(client) -> None:  #
     jid = uuid.UUID(job["id"])
     url = client.backend.db_url
     with session_scope(url) as s:
-        assert jobops.claim(s, jid, "L", "test", stale_after_s=60)
+        assert jobs_db.claim(s, jid, "L", "test", stale_after_s=60)
     sink = SqlMetricSink(get_engine(url), jid, "L", batch_points=10, batch_seconds=60)
     for step in range(1, 31):  # 3 batches of 10 points
         sink.log(step, {"loss": float(step)})
     with session_scope(url) as s:
-        assert jobops.finish(s, jid, "L", "succeeded")
+        assert jobs_db.finish(s, jid, "L", "succeeded")
     events = _read_events(client, jid)
     kinds = [e[0] for e in events]
     assert kinds[0] == "status" and kinds[-1] == "end"
@@ -224,7 +224,8 @@ def test_events_stream_metrics_and_resume_from_last_event_id(client) -> None:  #
 
 
 def test_replayed_points_are_ignored_and_artifacts_recorded(client, tmp_path) -> None:  # noqa: ANN001
-    from worker.artifacts import SqlArtifacts, latest_checkpoint
+    from service.db.artifacts import latest_checkpoint
+    from worker.artifacts import SqlArtifacts
 
     jid = _running_job_with_metrics(client, n=50, spike_at=-1)
     url = client.backend.db_url

@@ -13,7 +13,7 @@ import uuid
 import pytest
 from fastapi.testclient import TestClient
 
-from service.core import jobs as jobops
+from service.db import jobs as jobs_db
 from service.db.session import get_engine, session_scope
 from tests.conftest import tiny_spec
 from worker.artifacts import SqlArtifacts
@@ -31,7 +31,7 @@ def trained(backend):  # noqa: ANN001, ANN201
     with TestClient(app) as client:
         jid, lease, result = submit_and_train(client, settings, tiny_spec())
         with session_scope(settings.db_url) as s:
-            jobops.finish(s, jid, lease, "succeeded", step=result.step,
+            jobs_db.finish(s, jid, lease, "succeeded", step=result.step,
                           summary=sink_summary(result.summary))
         yield client, str(jid), settings
 
@@ -48,7 +48,7 @@ def submit_and_train(client, settings, spec):  # noqa: ANN001, ANN201
     engine = get_engine(settings.db_url)
     lease = str(uuid.uuid4())
     with session_scope(settings.db_url) as s:
-        assert jobops.claim(s, jid, lease, "test", 60)
+        assert jobs_db.claim(s, jid, lease, "test", 60)
     sink = SqlMetricSink(engine, jid, lease)
     result = train(parse_spec(r.json()["spec"]), sink,
                    SqlArtifacts(engine, settings.artifacts, jid), device="cpu")

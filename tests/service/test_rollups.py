@@ -10,13 +10,13 @@ import uuid
 import pytest
 from sqlalchemy import create_engine, insert, select
 
-from service.core import jobs as jobops
+from service.db import jobs as jobs_db
 from service.db import migrate
-from service.db.metrics import minmax_downsample, read_series, rollup_shifts
+from service.db.metrics import minmax_downsample, read_series, rollup_rows, rollup_shifts
 from service.db.models import Metric, MetricRollup
 from service.db.session import get_engine, session_scope
 from tests.conftest import _make_postgres, _make_sqlite, tiny_spec
-from worker.sink import SqlMetricSink, rollup_rows
+from worker.sink import SqlMetricSink
 
 N_STEPS = 30_000  # steps 1..30,000 (key "loss" every step, key "sparse" every 7th)
 
@@ -24,7 +24,7 @@ N_STEPS = 30_000  # steps 1..30,000 (key "loss" every step, key "sparse" every 7
 def _job(backend) -> uuid.UUID:  # noqa: ANN001
     settings = backend.settings()
     with session_scope(settings.db_url) as s:
-        return jobops.create_job(s, settings, tiny_spec(), owner="rollups").id
+        return jobs_db.create_job(s, settings, tiny_spec(), owner="rollups").id
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import uuid
 import pytest
 from fastapi.testclient import TestClient
 
-from service.core import jobs as jobops
+from service.db import jobs as jobs_db
 from service.db.session import get_engine, session_scope
 from tests.conftest import tiny_spec
 from worker.sink import SqlMetricSink
@@ -37,7 +37,7 @@ def finish(client, jid: str, summary: dict, points: int = 3) -> None:  # noqa: A
     url = client.backend.db_url
     lease = str(uuid.uuid4())
     with session_scope(url) as s:
-        assert jobops.claim(s, uuid.UUID(jid), lease, "test", 60)
+        assert jobs_db.claim(s, uuid.UUID(jid), lease, "test", 60)
     sink = SqlMetricSink(get_engine(url), uuid.UUID(jid), lease)
     for i in range(1, points + 1):
         sink.log(i * 10, {"loss": summary["rate"] + summary["distortion"] + 10 / i,
@@ -45,7 +45,7 @@ def finish(client, jid: str, summary: dict, points: int = 3) -> None:  # noqa: A
     sink.log_eval(points * 10, summary)
     sink.flush()
     with session_scope(url) as s:
-        assert jobops.finish(s, uuid.UUID(jid), lease, "succeeded", summary=summary,
+        assert jobs_db.finish(s, uuid.UUID(jid), lease, "succeeded", summary=summary,
                              step=points * 10)
 
 

@@ -10,6 +10,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import OperationalError
 
 from service.core import jobs as jobops
+from service.db import jobs as jobs_db
 from service.db.models import Job, utcnow
 from service.db.session import get_engine, session_scope
 from tests.conftest import tiny_spec
@@ -24,9 +25,9 @@ def test_database_error_in_training_propagates_and_the_job_stays_recoverable(
 ) -> None:
     settings = backend.settings(reaper_stale_after_s=30, max_attempts=3)
     with session_scope(settings.db_url) as s:
-        jid = jobops.create_job(s, settings, tiny_spec(), owner="runner").id
+        jid = jobs_db.create_job(s, settings, tiny_spec(), owner="runner").id
     with session_scope(settings.db_url) as s:
-        assert jobops.claim(s, jid, "a", "w1", settings.reaper_stale_after_s)
+        assert jobs_db.claim(s, jid, "a", "w1", settings.reaper_stale_after_s)
     engine = get_engine(settings.db_url)
     sink = SqlMetricSink(engine, jid, "a", batch_points=10, batch_seconds=3600)
     calls = []

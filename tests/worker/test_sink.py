@@ -7,7 +7,7 @@ import uuid
 
 from sqlalchemy import func, select
 
-from service.core import jobs as jobops
+from service.db import jobs as jobs_db
 from service.db.models import Job, Metric
 from service.db.session import get_engine, session_scope
 from tests.conftest import tiny_spec
@@ -22,7 +22,7 @@ def _count(url: str, jid: uuid.UUID) -> int:
 def _job(backend) -> uuid.UUID:  # noqa: ANN001
     settings = backend.settings()
     with session_scope(settings.db_url) as s:
-        return jobops.create_job(s, settings, tiny_spec(), owner="sink").id
+        return jobs_db.create_job(s, settings, tiny_spec(), owner="sink").id
 
 
 def test_sink_batches_by_count(backend) -> None:  # noqa: ANN001

@@ -9,8 +9,8 @@ from fastapi import APIRouter, HTTPException, Query
 
 from service.api.deps import SessionDep
 from service.api.schemas import CompareOut
-from service.db.metrics import read_series
-from service.db.models import Job
+from service.core.metrics import JobNotFound
+from service.core.metrics import compare as align
 
 router = APIRouter(prefix="/api/v1", tags=["compare"])
 
@@ -44,26 +44,9 @@ def compare(
                                 ) from None
     if not ids or len(ids) > MAX_JOBS:
         raise HTTPException(422, [{"field": "jobs", "message": f"give 1..{MAX_JOBS} job ids"}])
-    rows = []
-    for jid in ids:
-        job = session.get(Job, jid)
-        if job is None:
-            raise HTTPException(404, f"no job {jid}")
-        rows.append(job)
-    if keys:
-        wanted = _split(keys)
-    else:
-        common = set.intersection(*(set(j.latest_metrics or {}) for j in rows))
-        wanted = sorted(common)
-    raw: dict[str, dict[str, dict[int, float | None]]] = {}
-    steps: set[int] = set()
-    for job in rows:
-        per_key = raw[str(job.id)] = {}
-        for key in wanted:
-            s = read_series(session, job.id, key, start_step, end_step, max_points)
-            per_key[key] = dict(zip(s.steps, s.values, strict=True))
-            steps.update(s.steps)
-    axis = sorted(steps)
-    series = {jid: {k: [pts.get(s) for s in axis] for k, pts in per_key.items()}
-              for jid, per_key in raw.items()}
+    try:
+        wanted, axis, series = align(session, ids, _split(keys) if keys else None,
+                                     start_step, end_step, max_points)
+    except JobNotFound as exc:
+        raise HTTPException(404, str(exc)) from None
     return CompareOut(jobs=ids, keys=wanted, steps=axis, series=series)

@@ -1,4 +1,5 @@
-"""Server-Sent Events: a job's status changes and new metric points, live.
+"""Server-Sent Events: a job's status changes and new metric points, live (FastAPI's native
+SSE: ``EventSourceResponse``, which also sends the keep-alive comments).
 
 Events: ``status`` (the job's status and progress; sent on connect and on every change),
 ``metrics`` (one per batch the worker flushed; its ``id`` is the batch's ``ts``) and
@@ -8,101 +9,67 @@ resumes after that batch: nothing is skipped or sent twice.
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any
 
 import anyio
 from fastapi import APIRouter, Header, Request
-from fastapi.responses import StreamingResponse
-from sqlalchemy import select
+from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from service.api.deps import JobDep, SettingsDep
 from service.api.schemas import progress_of
-from service.db.models import TERMINAL, Job, Metric
+from service.db import jobs as jobs_db
+from service.db.metrics import batches_after
+from service.db.models import TERMINAL
 from service.db.session import session_scope
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["events"])
 
 POLL_S = 0.5
-KEEPALIVE_S = 15.0
 BATCHES_PER_POLL = 50
+RETRY_MS = 2000
 
 
-def _poll(url: str, job_id: uuid.UUID, cursor: float):  # noqa: ANN202
+def _poll(url: str, job_id: uuid.UUID, cursor: float
+          ) -> tuple[dict[str, Any], list[tuple[float, list[dict]]], bool]:
+    """The job's status, the batches after ``cursor``, and whether more remain."""
     with session_scope(url) as s:
-        job = s.get(Job, job_id)
+        job = jobs_db.get_job(s, job_id)
         status = {
             "status": job.status, "error": job.error, "attempts": job.attempts,
             "cancel_requested": job.cancel_requested,
             "progress": progress_of(job).model_dump(),
         }
-        stamps = s.scalars(
-            select(Metric.ts).where(Metric.job_id == job_id, Metric.ts > cursor)
-            .group_by(Metric.ts).order_by(Metric.ts).limit(BATCHES_PER_POLL)
-        ).all()
-        batches: list[tuple[float, list[dict]]] = []
-        if stamps:
-            rows = s.execute(
-                select(Metric.ts, Metric.key, Metric.step, Metric.value)
-                .where(Metric.job_id == job_id, Metric.ts > cursor, Metric.ts <= stamps[-1])
-                .order_by(Metric.ts, Metric.step, Metric.key)
-            ).all()
-            for ts, key, step, value in rows:
-                if not batches or batches[-1][0] != ts:
-                    batches.append((ts, []))
-                batches[-1][1].append({"key": key, "step": step, "value": value})
-        more = len(stamps) == BATCHES_PER_POLL
+        batches, more = batches_after(s, job_id, cursor, BATCHES_PER_POLL)
     return status, batches, more
 
 
-def _event(kind: str, data: dict, event_id: str | None = None) -> str:
-    head = f"id: {event_id}\n" if event_id is not None else ""
-    return f"{head}event: {kind}\ndata: {json.dumps(data)}\n\n"
-
-
-@router.get("/{job_id}/events", response_class=StreamingResponse,
+@router.get("/{job_id}/events", response_class=EventSourceResponse,
             responses={200: {"content": {"text/event-stream": {}}}})
 async def job_events(
     job: JobDep,
     request: Request,
     settings: SettingsDep,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
-) -> StreamingResponse:
+) -> AsyncIterator[ServerSentEvent]:
     try:
         cursor = float(last_event_id) if last_event_id else 0.0
     except ValueError:
         cursor = 0.0
     job_id, url = job.id, settings.db_url
-
-    async def stream() -> AsyncIterator[str]:
-        nonlocal cursor
-        last_status = None
-        idle = 0.0
-        yield "retry: 2000\n\n"
-        while not await request.is_disconnected():
-            status, batches, more = await anyio.to_thread.run_sync(_poll, url, job_id, cursor)
-            if status != last_status:
-                last_status = status
-                yield _event("status", status)
-                idle = 0.0
-            for ts, points in batches:
-                cursor = ts
-                yield _event("metrics", {"points": points}, repr(ts))
-                idle = 0.0
-            if status["status"] in TERMINAL and not batches:
-                yield _event("end", {"status": status["status"]})
-                return
-            if more:
-                continue
+    last_status = None
+    yield ServerSentEvent(retry=RETRY_MS)
+    while not await request.is_disconnected():
+        status, batches, more = await anyio.to_thread.run_sync(_poll, url, job_id, cursor)
+        if status != last_status:
+            last_status = status
+            yield ServerSentEvent(event="status", data=status)
+        for ts, points in batches:
+            cursor = ts
+            yield ServerSentEvent(event="metrics", data={"points": points}, id=repr(ts))
+        if status["status"] in TERMINAL and not batches:
+            yield ServerSentEvent(event="end", data={"status": status["status"]})
+            return
+        if not more:
             await anyio.sleep(POLL_S)
-            idle += POLL_S
-            if idle >= KEEPALIVE_S:
-                idle = 0.0
-                yield ": keep-alive\n\n"
-
-    return StreamingResponse(
-        stream(), media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )

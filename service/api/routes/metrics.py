@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 
 from service.api.deps import JobDep, SessionDep
 from service.api.schemas import MetricsOut, Series
-from service.db.metrics import read_series
+from service.core.metrics import job_series
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["metrics"])
 
@@ -24,14 +24,8 @@ def get_metrics(
     end_step: Annotated[int | None, Query(ge=0)] = None,
     max_points: Annotated[int, Query(ge=2, le=100_000, description="Per key.")] = 500,
 ) -> MetricsOut:
-    wanted = (
-        [k for k in (s.strip() for s in keys.split(",")) if k]
-        if keys
-        else sorted((job.latest_metrics or {}).keys())
-    )
-    out = []
-    for key in wanted:
-        s = read_series(session, job.id, key, start_step, end_step, max_points)
-        out.append(Series(key=key, steps=s.steps, values=s.values,
-                          points_in_range=s.points_in_range, downsampled=s.downsampled))
+    wanted = [k for k in (s.strip() for s in keys.split(",")) if k] if keys else None
+    out = [Series(key=key, steps=s.steps, values=s.values, points_in_range=s.points_in_range,
+                  downsampled=s.downsampled)
+           for key, s in job_series(session, job, wanted, start_step, end_step, max_points)]
     return MetricsOut(job_id=job.id, max_points=max_points, series=out)

@@ -3,17 +3,19 @@
 Downsampling is bucketed min/max (the M4 idea without first/last): the step range
 [lo, hi] (the requested window, else the series' first and last step) is cut into
 ``max_points // 2`` equal-width buckets and each bucket contributes the point holding its
-minimum and the point holding its maximum (the earliest step wins ties), so a one-step spike
-is always drawn. A range holding at most ``max_points`` points is returned whole. Non-finite
-values are stored as NULL; a bucket holding only NULLs keeps its first point.
+minimum and the point holding its maximum, so a one-step spike is always drawn. Which point
+stands for a bucket is the rule of :mod:`.buckets`, shared with the writer (the earliest step
+wins ties; non-finite values are stored as NULL; a bucket holding only NULLs keeps its first
+point). A range holding at most ``max_points`` points is returned whole.
 
-Wide ranges read ``metric_rollups`` (per-bucket min/max at widths 2^4, 2^8, 2^12 steps, see
-``worker/sink.py``) instead of every point: starting at the coarsest level whose buckets are
-at least ``ROLLUP_MIN_RATIO`` times finer than the output buckets, a rollup bucket whose points
-all fall in one output bucket (and inside [lo, hi]) stands for them; one that straddles an
-output-bucket boundary or a window edge is replaced by its 16 children one level down, and at
-the finest level by its raw points. The min/max of a union is the min/max of the parts' min/max,
-so the answer is exactly the raw scan's. Narrow ranges use the exact scan of the points.
+Wide ranges read ``metric_rollups`` (per-bucket min/max at widths 2^4, 2^8, 2^12 steps,
+written by :mod:`.write`) instead of every point: starting at the coarsest level whose
+buckets are at least ``ROLLUP_MIN_RATIO`` times finer than the output buckets, a rollup
+bucket whose points all fall in one output bucket (and inside [lo, hi]) stands for them; one
+that straddles an output-bucket boundary or a window edge is replaced by its 16 children one
+level down, and at the finest level by its raw points. The min/max of a union is the min/max
+of the parts' min/max, so the answer is exactly the raw scan's. Narrow ranges use the exact
+scan of the points.
 """
 
 from __future__ import annotations
@@ -26,6 +28,13 @@ from typing import Any
 from sqlalchemy import Uuid, bindparam, func, select, text
 from sqlalchemy.orm import Session
 
+from service.db.metrics.buckets import (
+    Extremes,
+    decode,
+    pg_agg,
+    representatives,
+    sql_order,
+)
 from service.db.models import ROLLUP_SHIFTS, Metric
 
 # a rollup level is used only when its buckets are at least this many times finer than the
@@ -60,26 +69,22 @@ def minmax_downsample(
     lo = steps[0] if lo is None else lo
     hi = steps[-1] if hi is None else hi
     span = hi - lo + 1
-    out: list[int] = []
+    out_steps: list[int] = []
+    out_values: list[float | None] = []
     i = 0
     while i < n:
         b = (steps[i] - lo) * n_buckets // span
-        j, i_min, i_max, i_none = i, -1, -1, -1
+        ext = Extremes()
+        j = i
         while j < n and (steps[j] - lo) * n_buckets // span == b:
-            v = values[j]
-            if v is None:
-                if i_none < 0:
-                    i_none = j
-            else:
-                if i_min < 0 or v < values[i_min]:
-                    i_min = j
-                if i_max < 0 or v > values[i_max]:
-                    i_max = j
+            ext.add(steps[j], values[j])
             j += 1
-        keep = sorted({i_min, i_max}) if i_min >= 0 else [i_none]
-        out.extend(keep)
+        for step, value in representatives(ext.min_value, ext.min_step, ext.max_value,
+                                           ext.max_step, ext.null_step):
+            out_steps.append(step)
+            out_values.append(value)
         i = j
-    return [steps[k] for k in out], [values[k] for k in out]
+    return out_steps, out_values
 
 
 def step_bounds(
@@ -96,14 +101,13 @@ def step_bounds(
 _PG_MINMAX = text(
     """
     SELECT (step - :lo)::bigint * :nb / :span AS b,
-           min(ARRAY[value, step::float8]) FILTER (WHERE value IS NOT NULL) AS mn,
-           max(ARRAY[value, -step::float8]) FILTER (WHERE value IS NOT NULL) AS mx,
+           {mn} AS mn, {mx} AS mx,
            min(step) FILTER (WHERE value IS NULL) AS null_step,
            count(*) AS n
     FROM metrics
     WHERE job_id = :job_id AND key = :key AND step BETWEEN :lo AND :hi
     GROUP BY b
-    """
+    """.format(mn=pg_agg("min", "value", "step"), mx=pg_agg("max", "value", "step"))
 )
 
 
@@ -142,11 +146,7 @@ def read_series(
         return _raw_series(session, job_id, key, lo, hi, max_points)
     points: dict[int, float | None] = {}
     for mn_v, mn_s, mx_v, mx_s, null_step, _n in buckets:
-        if mn_s is None:
-            points[null_step] = None
-            continue
-        points[mn_s] = mn_v
-        points[mx_s] = mx_v
+        points.update(representatives(mn_v, mn_s, mx_v, mx_s, null_step))
     steps = sorted(points)
     return Series(steps, [points[s] for s in steps], total, len(steps) < total)
 
@@ -183,11 +183,8 @@ def _pg_buckets(
         _PG_MINMAX,
         {"lo": lo, "hi": hi, "nb": nb, "span": hi - lo + 1, "job_id": job_id, "key": key},
     ).all()
-    return [
-        (None, None, None, None, null_step, n) if mn is None
-        else (mn[0], int(mn[1]), mx[0], -int(mx[1]), null_step, n)
-        for _b, mn, mx, null_step, n in rows
-    ]
+    return [(*decode("min", mn), *decode("max", mx), null_step, int(n))
+            for _b, mn, mx, null_step, n in rows]
 
 
 def _ob(col: str) -> str:
@@ -243,18 +240,18 @@ def _rollup_sql(shifts: list[int], postgresql: bool) -> str:
     parts.append(f"""SELECT {_ob("step")} AS ob, value, step, value, step,
         CASE WHEN value IS NULL THEN step END, 1 FROM raw""")
     pieces = "\n      UNION ALL ".join(parts)
-    if postgresql:  # one hash aggregate; min(ARRAY[value, step]) carries the step along
+    if postgresql:  # one hash aggregate; the ARRAY carries the step along
         return "WITH " + ",\n".join(ctes) + f"""
-    SELECT ob, min(ARRAY[min_value, min_step]) FILTER (WHERE min_value IS NOT NULL),
-           max(ARRAY[max_value, -max_step]) FILTER (WHERE max_value IS NOT NULL),
+    SELECT ob, {pg_agg("min", "min_value", "min_step")},
+           {pg_agg("max", "max_value", "max_step")},
            min(null_step), sum(n)
     FROM ({pieces}) AS pieces GROUP BY ob"""
     ctes.append(f"pieces AS ({pieces})")
-    ctes.append("""mins AS (SELECT ob, min_value AS v, min_step AS s, row_number() OVER
-        (PARTITION BY ob ORDER BY min_value, min_step) AS rn
+    ctes.append(f"""mins AS (SELECT ob, min_value AS v, min_step AS s, row_number() OVER
+        (PARTITION BY ob ORDER BY {sql_order("min", "min_value", "min_step")}) AS rn
         FROM pieces WHERE min_value IS NOT NULL)""")
-    ctes.append("""maxs AS (SELECT ob, max_value AS v, max_step AS s, row_number() OVER
-        (PARTITION BY ob ORDER BY max_value DESC, max_step) AS rn
+    ctes.append(f"""maxs AS (SELECT ob, max_value AS v, max_step AS s, row_number() OVER
+        (PARTITION BY ob ORDER BY {sql_order("max", "max_value", "max_step")}) AS rn
         FROM pieces WHERE max_value IS NOT NULL)""")
     return "WITH " + ",\n".join(ctes) + """
     SELECT 0 AS kind, ob, v, s, 0 AS n FROM mins WHERE rn = 1
@@ -279,11 +276,8 @@ def _rollup_buckets(
         # the planner cannot estimate the descents and costs the query in the millions, which
         # triggers JIT compilation: ~0.7 s to save nothing on a query that reads ~20k rows
         session.execute(text("SET LOCAL jit = off"))
-        return [
-            (None, None, None, None, null_step, int(n)) if mn is None
-            else (mn[0], int(mn[1]), mx[0], -int(mx[1]), null_step, int(n))
-            for _ob, mn, mx, null_step, n in session.execute(q, params).all()
-        ]
+        return [(*decode("min", mn), *decode("max", mx), null_step, int(n))
+                for _ob, mn, mx, null_step, n in session.execute(q, params).all()]
     mins: dict[int, tuple[float, int]] = {}
     maxs: dict[int, tuple[float, int]] = {}
     rest: dict[int, tuple[int | None, int]] = {}
@@ -301,3 +295,25 @@ def _rollup_buckets(
         else:
             out.append((None, None, None, None, null_step, n))
     return out
+
+
+def batches_after(session: Session, job_id: uuid.UUID, cursor: float, limit: int
+                  ) -> tuple[list[tuple[float, list[dict[str, Any]]]], bool]:
+    """The SSE stream's read: up to ``limit`` flushed batches with ``ts > cursor``, in order,
+    each as (ts, [{key, step, value}]), and whether more remain."""
+    stamps = session.scalars(
+        select(Metric.ts).where(Metric.job_id == job_id, Metric.ts > cursor)
+        .group_by(Metric.ts).order_by(Metric.ts).limit(limit)
+    ).all()
+    batches: list[tuple[float, list[dict[str, Any]]]] = []
+    if stamps:
+        rows = session.execute(
+            select(Metric.ts, Metric.key, Metric.step, Metric.value)
+            .where(Metric.job_id == job_id, Metric.ts > cursor, Metric.ts <= stamps[-1])
+            .order_by(Metric.ts, Metric.step, Metric.key)
+        ).all()
+        for ts, key, step, value in rows:
+            if not batches or batches[-1][0] != ts:
+                batches.append((ts, []))
+            batches[-1][1].append({"key": key, "step": step, "value": value})
+    return batches, len(stamps) == limit

@@ -1,4 +1,5 @@
-"""Claiming and reaping against a real database (both backends)."""
+"""Claiming and reaping against a real database (both backends): service.db.jobs and
+service.core.jobs.reap."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 from sqlalchemy import update
 
 from service.core import jobs as jobops
+from service.db import jobs as jobs_db
 from service.db.models import Job, utcnow
 from service.db.session import session_scope
 from tests.conftest import tiny_spec
@@ -21,7 +23,7 @@ def settings(backend):  # noqa: ANN001, ANN201
 
 def _job(settings) -> uuid.UUID:  # noqa: ANN001
     with session_scope(settings.db_url) as s:
-        job = jobops.create_job(s, settings, tiny_spec(), owner="reaper-test")
+        job = jobs_db.create_job(s, settings, tiny_spec(), owner="reaper-test")
         return job.id
 
 
@@ -39,16 +41,16 @@ def _get(settings, jid: uuid.UUID) -> Job:  # noqa: ANN001
 def test_claim_is_exclusive_and_duplicates_are_dropped(settings) -> None:  # noqa: ANN001
     jid = _job(settings)
     with session_scope(settings.db_url) as s:
-        assert jobops.claim(s, jid, "a", "w1", settings.reaper_stale_after_s)
+        assert jobs_db.claim(s, jid, "a", "w1", settings.reaper_stale_after_s)
     with session_scope(settings.db_url) as s:  # a duplicate message while it runs
-        assert not jobops.claim(s, jid, "b", "w2", settings.reaper_stale_after_s)
+        assert not jobs_db.claim(s, jid, "b", "w2", settings.reaper_stale_after_s)
     job = _get(settings, jid)
     assert (job.status, job.lease, job.attempts) == ("running", "a", 1)
     with session_scope(settings.db_url) as s:
-        assert not jobops.finish(s, jid, "b", "succeeded")  # not the lease holder
-        assert jobops.finish(s, jid, "a", "succeeded")
+        assert not jobs_db.finish(s, jid, "b", "succeeded")  # not the lease holder
+        assert jobs_db.finish(s, jid, "a", "succeeded")
     with session_scope(settings.db_url) as s:
-        assert not jobops.claim(s, jid, "c", "w3", settings.reaper_stale_after_s)
+        assert not jobs_db.claim(s, jid, "c", "w3", settings.reaper_stale_after_s)
     assert _get(settings, jid).status == "succeeded"
 
 
@@ -56,7 +58,7 @@ def test_reaper_requeues_stale_jobs_then_fails_them(settings) -> None:  # noqa: 
     jid = _job(settings)
     sent: list[uuid.UUID] = []
     with session_scope(settings.db_url) as s:
-        assert jobops.claim(s, jid, "a", "w1", settings.reaper_stale_after_s)
+        assert jobs_db.claim(s, jid, "a", "w1", settings.reaper_stale_after_s)
     with session_scope(settings.db_url) as s:  # fresh heartbeat: left alone
         assert (str(jid), "requeued") not in jobops.reap(s, settings, lambda j: sent.append(j.id))
     assert _get(settings, jid).status == "running"
@@ -72,7 +74,7 @@ def test_reaper_requeues_stale_jobs_then_fails_them(settings) -> None:  # noqa: 
 
     # a second attempt dies too: attempts (2) == max_attempts → failed with the reason
     with session_scope(settings.db_url) as s:
-        assert jobops.claim(s, jid, "b", "w2", settings.reaper_stale_after_s)
+        assert jobs_db.claim(s, jid, "b", "w2", settings.reaper_stale_after_s)
     _age_heartbeat(settings, jid, 120)
     with session_scope(settings.db_url) as s:
         actions = jobops.reap(s, settings, lambda j: sent.append(j.id))
@@ -86,21 +88,21 @@ def test_reaper_requeues_stale_jobs_then_fails_them(settings) -> None:  # noqa: 
 def test_redelivered_message_takes_over_a_stale_running_job(settings) -> None:  # noqa: ANN001
     jid = _job(settings)
     with session_scope(settings.db_url) as s:
-        assert jobops.claim(s, jid, "a", "w1", settings.reaper_stale_after_s)
+        assert jobs_db.claim(s, jid, "a", "w1", settings.reaper_stale_after_s)
     _age_heartbeat(settings, jid, 120)
     with session_scope(settings.db_url) as s:
-        assert jobops.claim(s, jid, "b", "w2", settings.reaper_stale_after_s)
+        assert jobs_db.claim(s, jid, "b", "w2", settings.reaper_stale_after_s)
     job = _get(settings, jid)
     assert (job.lease, job.attempts, job.worker) == ("b", 2, "w2")
     with session_scope(settings.db_url) as s:
-        assert not jobops.finish(s, jid, "a", "failed")  # the old attempt is fenced off
+        assert not jobs_db.finish(s, jid, "a", "failed")  # the old attempt is fenced off
 
 
 def test_cancel_requested_on_a_dead_worker_ends_cancelled(settings) -> None:  # noqa: ANN001
     jid = _job(settings)
     with session_scope(settings.db_url) as s:
-        assert jobops.claim(s, jid, "a", "w1", settings.reaper_stale_after_s)
-        jobops.request_cancel(s, jid)
+        assert jobs_db.claim(s, jid, "a", "w1", settings.reaper_stale_after_s)
+        jobs_db.request_cancel(s, jid)
     _age_heartbeat(settings, jid, 120)
     with session_scope(settings.db_url) as s:
         jobops.reap(s, settings, lambda j: pytest.fail("must not requeue"))
@@ -110,7 +112,7 @@ def test_cancel_requested_on_a_dead_worker_ends_cancelled(settings) -> None:  # 
 def test_requeue_unfinished_resends_queued_and_orphaned_jobs(settings) -> None:  # noqa: ANN001
     queued, running = _job(settings), _job(settings)
     with session_scope(settings.db_url) as s:
-        assert jobops.claim(s, running, "a", "w1", settings.reaper_stale_after_s)
+        assert jobs_db.claim(s, running, "a", "w1", settings.reaper_stale_after_s)
     sent: list[uuid.UUID] = []
     with session_scope(settings.db_url) as s:
         jobops.requeue_unfinished(s, lambda j: sent.append(j.id))
@@ -136,9 +138,9 @@ def test_reaper_resends_a_job_left_queued_and_claim_drops_the_duplicate(settings
     assert _get(settings, jid).status == "queued"
     # the original message turns up after all: one claim wins, the duplicate is dropped
     with session_scope(settings.db_url) as s:
-        assert jobops.claim(s, jid, "a", "w1", settings.reaper_stale_after_s)
+        assert jobs_db.claim(s, jid, "a", "w1", settings.reaper_stale_after_s)
     with session_scope(settings.db_url) as s:
-        assert not jobops.claim(s, jid, "b", "w2", settings.reaper_stale_after_s)
+        assert not jobs_db.claim(s, jid, "b", "w2", settings.reaper_stale_after_s)
     job = _get(settings, jid)
     assert (job.status, job.lease, job.attempts) == ("running", "a", 1)
 
@@ -149,12 +151,12 @@ def test_redelivery_cannot_exceed_max_attempts(settings) -> None:  # noqa: ANN00
     jid = _job(settings)
     for n, lease in enumerate(("a", "b"), start=1):  # max_attempts = 2
         with session_scope(settings.db_url) as s:
-            assert jobops.claim(s, jid, lease, "w", settings.reaper_stale_after_s,
+            assert jobs_db.claim(s, jid, lease, "w", settings.reaper_stale_after_s,
                                 settings.max_attempts)
         assert _get(settings, jid).attempts == n
         _age_heartbeat(settings, jid, 120)
     with session_scope(settings.db_url) as s:
-        assert not jobops.claim(s, jid, "c", "w", settings.reaper_stale_after_s,
+        assert not jobs_db.claim(s, jid, "c", "w", settings.reaper_stale_after_s,
                                 settings.max_attempts)
     job = _get(settings, jid)
     assert (job.status, job.attempts, job.lease) == ("failed", 2, None)

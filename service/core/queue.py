@@ -1,0 +1,101 @@
+"""The Celery producer: the app's configuration, the queues (named in settings), sending a
+job by task name, and the broker check behind ``/readyz``.
+
+The service configures the app and sends ``vaelab.train_job`` by name, so it never imports
+the worker; ``worker.celery_app`` builds its consumer from :func:`make_app` and registers the
+tasks on it. Late ack + reject-on-worker-lost + prefetch 1: a message is acknowledged only
+after its job ends, and a worker holds at most one job it is not running. The visibility
+timeout (Redis) is longer than the longest job so Redis does not redeliver a job that is
+still running; worker deaths are handled by the heartbeat reaper instead. No torch here: the
+prefork parent must never initialise CUDA before it forks.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+
+from celery import Celery
+from kombu import Exchange, Queue
+
+from service.core.config import Settings, get_settings
+from service.db.models import Job
+
+TASK_NAME = "vaelab.train_job"
+
+_APPS: dict[str, Celery] = {}
+_LOCK = threading.Lock()
+
+
+def _queue(name: str) -> Queue:
+    # an exchange per queue: a message for one queue can never land in the other
+    return Queue(name, Exchange(name, type="direct"), routing_key=name)
+
+
+def _is_redis(url: str) -> bool:
+    return url.startswith(("redis", "rediss"))
+
+
+def make_app(settings: Settings | None = None, include: Sequence[str] = ()) -> Celery:
+    """A Celery app for ``settings``' broker; ``include`` names the task modules a consumer
+    loads (the producer sends by name and needs none)."""
+    s = settings or get_settings()
+    app = Celery("vaelab", broker=s.broker, include=list(include))
+    transport_options: dict = {}
+    if _is_redis(s.broker):
+        transport_options = {
+            "visibility_timeout": s.visibility_timeout_s,
+            "priority_steps": list(range(10)),
+            "sep": ":",
+            "queue_order_strategy": "priority",
+        }
+    elif s.embedded_broker:
+        # kombu hands these to create_engine: wait on SQLite's lock rather than fail
+        transport_options = {"connect_args": {"timeout": 30}}
+    app.conf.update(
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        worker_concurrency=1,
+        worker_cancel_long_running_tasks_on_connection_loss=True,
+        broker_transport_options=transport_options,
+        broker_connection_retry_on_startup=True,
+        task_ignore_result=True,
+        task_serializer="json",
+        accept_content=["json"],
+        task_queues=[_queue(s.gpu_queue), _queue(s.cpu_queue)],
+        task_default_queue=s.cpu_queue,
+        worker_hijack_root_logger=False,
+        worker_send_task_events=False,
+        # virtual transports (the embedded broker) have no fan-out worth polling for
+        worker_enable_remote_control=not s.embedded_broker,
+    )
+    return app
+
+
+def app_for(settings: Settings) -> Celery:
+    """One producer app per broker URL."""
+    with _LOCK:
+        app = _APPS.get(settings.broker)
+        if app is None:
+            app = _APPS[settings.broker] = make_app(settings)
+        return app
+
+
+def enqueue(settings: Settings, job: Job) -> None:
+    """Send ``train_job(job.id)`` to the job's queue. API priority 0..9, 9 most urgent."""
+    priority = int(job.priority)
+    if _is_redis(settings.broker):
+        priority = 9 - priority  # kombu's Redis transport serves 0 first
+    app_for(settings).send_task(TASK_NAME, args=[str(job.id)], queue=job.queue,
+                                priority=priority)
+
+
+def check_broker(settings: Settings) -> str:
+    """"ok", or why the broker refuses a connection (one try, two seconds)."""
+    try:
+        with app_for(settings).connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=2)
+    except Exception as exc:  # noqa: BLE001 - any failure is "not ready", with its reason
+        return f"unreachable: {type(exc).__name__}: {exc}"
+    return "ok"
