@@ -95,6 +95,7 @@ class ContinuousBernoulli(Likelihood):
     """Continuous Bernoulli with decoder logits. params (B, C, H, W) are logits."""
 
     params_per_dim = 1
+    support = "continuous"  # a density on [0, 1] (evaluate/honesty.py)
 
     def __init__(self, spec: object | None = None, eps: float | None = None):
         super().__init__()
