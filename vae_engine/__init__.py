@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = ["train", "TrainResult", "TrainSpec", "parse_spec", "load_spec", "load_checkpoint",
-           "evaluate", "catalogue"]
+           "evaluate", "catalogue", "disentanglement_scores"]
 
 
 def __getattr__(name: str) -> Any:
@@ -26,6 +26,10 @@ def __getattr__(name: str) -> Any:
         from vae_engine import spec
 
         return getattr(spec, name)
+    if name == "disentanglement_scores":
+        from vae_engine.evaluate.disentanglement import disentanglement_scores
+
+        return disentanglement_scores
     if name == "load_checkpoint":
         from vae_engine.checkpoint import load_checkpoint
 
@@ -36,7 +40,8 @@ def __getattr__(name: str) -> Any:
         # instead (``from vae_engine.catalogue import render_markdown`` is unaffected).
         import importlib
 
-        fn = getattr(importlib.import_module(f"vae_engine.{name}"), name)
+        module = "vae_engine.evaluate.summary" if name == "evaluate" else f"vae_engine.{name}"
+        fn = getattr(importlib.import_module(module), name)
         globals()[name] = fn
         return fn
     raise AttributeError(name)

@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from vae_engine.data import DATASETS
+from vae_engine.evaluate.metrics import METRICS
 from vae_engine.kl import ESTIMATORS, MODIFIERS, SCHEMES
 from vae_engine.kl.balancing import warmup_schedules
 from vae_engine.likelihoods import LIKELIHOODS
@@ -147,6 +148,15 @@ def _modifiers() -> list[dict[str, Any]]:
     return out
 
 
+def _metrics() -> list[dict[str, Any]]:
+    out = []
+    for e in METRICS.entries():
+        entry = _entry(e.name, e.config, "name")
+        entry["keys"] = list(e.config.keys)  # type: ignore[attr-defined]
+        out.append(entry)
+    return out
+
+
 def catalogue() -> dict[str, Any]:
     """Everything a job spec can name, JSON-serialisable."""
     return {
@@ -157,6 +167,7 @@ def catalogue() -> dict[str, Any]:
         "modifiers": _modifiers(),
         "estimators": _section(ESTIMATORS),
         "reductions": [dict(e) for e in REDUCTIONS],
+        "metrics": _metrics(),
         "composition": composition(),
     }
 
@@ -171,6 +182,7 @@ _TITLES = {
     "modifiers": ("Rate modifiers", None),
     "estimators": ("Rate estimators", "kl.estimator"),
     "reductions": ("Reductions", "kl.reduction"),
+    "metrics": ("Evaluation metrics (final evaluation)", "eval.metrics"),
 }
 
 
@@ -208,6 +220,8 @@ def render_markdown(cat: dict[str, Any] | None = None) -> str:
             lines += [f"### {e['name']}", "", f"{where} — {e['summary']}", ""]
             if e.get("paper"):
                 lines += [f"Source: {e['paper']}.", ""]
+            if e.get("keys"):
+                lines += ["Summary keys: " + ", ".join(f"`{k}`" for k in e["keys"]) + ".", ""]
             if e.get("stateful"):
                 lines += ["Stateful controller: its state is saved in checkpoints.", ""]
             if e["parameters"]:

@@ -33,7 +33,9 @@ from vae_engine.data import load_dataset
 from vae_engine.data.base import DataBundle
 from vae_engine.data.binarize import binarize_batch
 from vae_engine.errors import NonFiniteLossError, SpecError, VaelabError
-from vae_engine.evaluate import evaluate
+from vae_engine.evaluate.honesty import LOG_256, bound_status, data_kind, dequantize
+from vae_engine.evaluate.metrics import MetricContext, resolve, run_metrics
+from vae_engine.evaluate.summary import evaluate
 from vae_engine.images import png_bytes, recon_pairs
 from vae_engine.io import ArtifactWriter, MetricSink, dumps
 from vae_engine.kl import KLScheme, SchemeContext, build_scheme, rate_term
@@ -68,6 +70,8 @@ class Run:
     steps_per_epoch: int
     total_steps: int
     x_eval: torch.Tensor
+    dequantized: bool = False  # likelihood.dequantize on 8-bit data (evaluate/honesty.py)
+    bound: tuple[bool, str] = (False, "")
 
     @property
     def params(self) -> list[torch.nn.Parameter]:
@@ -111,8 +115,21 @@ def setup(spec: TrainSpec, device: str | None = None) -> Run:
         reduction=spec.kl.reduction,
     )
     scheme = build_scheme(spec.kl.schedule, ctx)
-    x_eval = data.x_test[: spec.eval.max_examples]
-    return Run(spec, dev, data, model, likelihood, scheme, optimizer, spe, total, x_eval)
+    kind = data_kind(data.x_test)
+    dequantized = bool(getattr(spec.likelihood, "dequantize", False))
+    if dequantized and kind == "continuous":
+        raise SpecError([{"field": "likelihood.dequantize",
+                          "message": "dequantisation needs 8-bit data (every value k/255)"}])
+    x_test = data.x_test
+    if dequantized:  # one fixed noise draw for every evaluation of this run
+        x_test = dequantize(x_test, torch.Generator(device=dev).manual_seed(spec.train.seed + 1))
+        data.x_test = x_test
+    x_eval = x_test[: spec.eval.max_examples]
+    bound = bound_status(likelihood, "binary" if data.dynamic_binarize else kind, dequantized)
+    if not bound[0]:
+        log.warning("elbo/iwae of this run are not bounds: %s", bound[1])
+    return Run(spec, dev, data, model, likelihood, scheme, optimizer, spe, total, x_eval,
+               dequantized, bound)
 
 
 def restore(run: Run, path: str) -> int:
@@ -196,20 +213,56 @@ def eval_generator(run: Run, step: int) -> torch.Generator:
 
 def run_evaluation(
     run: Run, step: int, sink: MetricSink, artifacts: ArtifactWriter,
-    beta_effective: float | None,
+    beta_effective: float | None, final: bool = True,
 ) -> dict[str, Any]:
-    """Evaluate on the test split (IWAE included), log eval/* scalars, write image grids."""
+    """Evaluate on the test split, log eval/* scalars, write image grids. The final
+    evaluation runs the IWAE at eval.iwae_k and the extra metrics; an intermediate one a
+    small-k IWAE on a subset (and the metrics only if eval.metrics_every_eval)."""
     ev = run.spec.eval
+    k = ev.iwae_k if final else ev.intermediate_iwae_k
+    n_dims = run.data.n_dims
     summary = evaluate(
-        run.model, run.likelihood, run.x_eval, iwae_k=ev.iwae_k, iwae_chunk=ev.iwae_chunk,
+        run.model, run.likelihood, run.x_eval, iwae_k=k, iwae_chunk=ev.iwae_chunk,
         au_threshold=ev.au_threshold, generator=eval_generator(run, step),
+        iwae_examples=None if final else ev.intermediate_iwae_examples,
+        x_mi=run.data.x_test, nats_offset=n_dims * LOG_256 if run.dequantized else 0.0,
     )
     summary["step"] = step
-    sink.log(step, {f"eval/{k}": float(v) for k, v in summary.items()
-                    if isinstance(v, int | float) and not isinstance(v, bool)})
+    summary["evaluation"] = "final" if final else "intermediate"
+    summary["bound"], summary["bound_reason"] = run.bound
+    summary["dequantized"] = run.dequantized
+    if final or ev.metrics_every_eval:
+        summary.update(extra_metrics(run))
+    sink.log(step, {f"eval/{k}": float(v) for k, v in summary.items()  # timings stay out:
+                    if isinstance(v, int | float) and not isinstance(v, bool)  # not replayable
+                    and k != "metrics_seconds"})
     summary["beta_effective"] = beta_effective  # the last logged training value
     write_images(run, step, artifacts)
     return summary
+
+
+def extra_metrics(run: Run) -> dict[str, Any]:
+    """The registered metrics named by eval.metrics (default: all that apply), model in eval
+    mode; ``metrics_seconds`` records their cost."""
+    names = resolve(run.spec.eval.metrics, run.data)
+    if not names:
+        return {}
+    start = time.perf_counter()
+    model, lik = run.model, run.likelihood
+    was = model.training
+    model.eval()
+    lik.eval()
+    try:
+        with torch.no_grad():
+            codes = torch.cat([model.encode(xb)[0] for xb in run.data.x_test.split(500)])
+        ctx = MetricContext(model, lik, run.data, codes, run.spec.train.seed,
+                            run.spec.eval.n_samples, run.spec.dataset)
+        out = run_metrics(names, ctx)
+    finally:
+        model.train(was)
+        lik.train(was)
+    out["metrics_seconds"] = time.perf_counter() - start
+    return out
 
 
 @torch.no_grad()
@@ -276,6 +329,8 @@ def train(
         x = run.data.x_train[order[i * bs : (i + 1) * bs]]
         if run.data.dynamic_binarize:
             x = binarize_batch(x)
+        if run.dequantized:
+            x = dequantize(x)
         log_now = (step + 1) % t.log_every == 0 or step + 1 == run.total_steps
         try:
             metrics = train_step(run, x, step, with_grad_norm=log_now)
@@ -298,7 +353,7 @@ def train(
             done = step // run.steps_per_epoch
             if t.eval_every_epochs and done % t.eval_every_epochs == 0:
                 summary = run_evaluation(run, step, sink, artifacts,
-                                         last_metrics.get("beta_effective"))
+                                         last_metrics.get("beta_effective"), final=False)
                 sink.log_eval(step, summary)
             if t.checkpoint_every_epochs and done % t.checkpoint_every_epochs == 0:
                 last_ckpt = write_checkpoint(run, step, sink, artifacts)

@@ -167,7 +167,32 @@ class ActiveUnits(BaseModel):
 
 class MutualInformation(BaseModel):
     value: float | None
-    batch_size: int | None = Field(description="B of the minibatch estimator: I <= log B.")
+    batch_size: int | None = Field(description="N examples of the estimator: I <= log N.")
+    upper_bound: float | None = Field(default=None, description="log N, the estimator's ceiling.")
+    saturated: bool | None = Field(
+        default=None, description="I > 0.95 log N: the true I may be larger and marginal KL "
+        "= R - I overstated.")
+
+
+class Disentanglement(BaseModel):
+    """Final-evaluation scores against the data set's generative factors (ENGINE_SPEC §7)."""
+
+    mig: float | None = None
+    sap: float | None = None
+    dci_disentanglement: float | None = None
+    dci_completeness: float | None = None
+    dci_informativeness: float | None = None
+    factor_vae_score: float | None = None
+    beta_vae_score: float | None = None
+    factor_names: list[str] | None = None
+
+
+class SampleQuality(BaseModel):
+    fd_lenet: float | None = Field(
+        description="Fréchet distance, test images vs prior samples, in vaelab's LeNet "
+        "features; not comparable with published FID.")
+    fd_lenet_recon: float | None = None
+    classifier_accuracy: float | None = None
 
 
 class TrajectoryPoint(BaseModel):
@@ -194,6 +219,16 @@ class RateDistortionOut(BaseModel):
     active_units: ActiveUnits
     mutual_information: MutualInformation
     marginal_kl: float | None
+    bound: bool | None = Field(
+        default=None, description="Whether elbo/iwae bound a normalised likelihood of the data "
+        "as given; bound_reason says why (or why not).")
+    bound_reason: str | None = None
+    evaluation: str | None = Field(
+        default=None, description="final (full IWAE and metrics) or intermediate (cheap).")
+    disentanglement: Disentanglement | None = Field(
+        default=None, description="Present for data sets with generative factors (shapes).")
+    sample_quality: SampleQuality | None = Field(
+        default=None, description="fd_lenet, for data sets with a label (mnist5k).")
     kl_per_unit: list[float | None] | None
     kl_per_group: list[float | None] | None
     beta_effective: float | None

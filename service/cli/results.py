@@ -64,10 +64,13 @@ def _sweep_rd(client: Client, a: argparse.Namespace) -> int:
     rows = fr["aggregated"] or fr["points"]
     print(f"{fr['finished']}/{fr['total']} runs finished"
           + (" (mean over seeds)" if fr["aggregated"] else ""))
-    print(f"{'rate':>10} {'distortion':>11} {'elbo':>10} {'iwae':>10}  front  params")
+    extra = [k for k in ("mig", "dci_disentanglement", "fd_lenet")
+             if any(r.get(k) is not None for r in rows)]
+    cols = ["rate", "distortion", "elbo", "iwae", *extra]
+    print(" ".join(f"{k[:10]:>10}" for k in cols) + "  front  params")
     for r in sorted(rows, key=lambda r: (r["rate"] is None, r["rate"])):
-        nums = " ".join(f"{r[k]:>10.3f}" if r[k] is not None else f"{'-':>10}"
-                        for k in ("rate", "distortion", "elbo", "iwae"))
+        nums = " ".join(f"{r[k]:>10.3f}" if r.get(k) is not None else f"{'-':>10}"
+                        for k in cols)
         print(f"{nums}  {'*' if r['on_frontier'] else ' ':^5}  "
               + ", ".join(f"{k}={v}" for k, v in r["params"].items()))
     return 0
@@ -91,7 +94,14 @@ def _job_rd(client: Client, a: argparse.Namespace) -> int:
     print(f"  {'active_units':>20}: {rd['active_units']['count']}")
     mi = rd["mutual_information"]
     if mi["value"] is not None:
-        print(f"  {'mutual_information':>20}: {mi['value']:.4f} (batch {mi['batch_size']})")
+        sat = " SATURATED: at its ceiling log N" if mi.get("saturated") else ""
+        print(f"  {'mutual_information':>20}: {mi['value']:.4f} (N {mi['batch_size']}){sat}")
+    if rd.get("bound") is not None:
+        print(f"  {'bound':>20}: {'yes' if rd['bound'] else 'NO'} ({rd.get('bound_reason')})")
+    for group in ("disentanglement", "sample_quality"):
+        for key, value in (rd.get(group) or {}).items():
+            if isinstance(value, float):
+                print(f"  {key:>20}: {value:.4f}")
     return 0
 
 

@@ -29,6 +29,11 @@ from typing import Any
 import numpy as np
 
 METRICS = ("rate", "distortion", "elbo", "iwae")
+# Reported when the runs have them (vae_engine.evaluate: MI and its ceiling, the final
+# evaluation's disentanglement scores and fd_lenet); columns appear only if some row has one.
+OPTIONAL_METRICS = ("bits_per_dim", "mutual_information", "marginal_kl", "mig", "sap",
+                    "dci_disentanglement", "dci_completeness", "dci_informativeness",
+                    "factor_vae_score", "beta_vae_score", "fd_lenet")
 SPREAD_STATS = ("std", "min", "max")
 SEED_KEY = "train.seed"
 
@@ -82,7 +87,18 @@ def rd_row(job_id: Any, params: dict[str, Any], summary: dict[str, Any]) -> dict
     """A row from a job's evaluation summary (vae_engine.evaluate keys)."""
     row = {"job_id": job_id, "params": dict(params)}
     row.update({m: metric_value(summary, m) for m in METRICS})
+    row.update({m: v for m in OPTIONAL_METRICS if (v := metric_value(summary, m)) is not None})
+    if isinstance(summary.get("bound"), bool):  # do elbo/iwae bound a likelihood of the data?
+        row["bound"] = summary["bound"]
+    if isinstance(summary.get("mi_saturated"), bool):
+        row["mi_saturated"] = summary["mi_saturated"]
     return row
+
+
+def _present(rows: Sequence[dict[str, Any]]) -> tuple[str, ...]:
+    """METRICS, then the optional metrics some row has a value for."""
+    extra = tuple(m for m in OPTIONAL_METRICS if any(r.get(m) is not None for r in rows))
+    return METRICS + extra
 
 
 def frontier_table(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -167,7 +183,10 @@ def aggregate_seeds(
             "job_ids": [m.get("job_id") for m in members],
         }
         spread = {}
-        for metric in METRICS:
+        bounds = {m.get("bound") for m in members}
+        if bounds <= {True, False} and bounds:
+            agg["bound"] = all(bounds)
+        for metric in _present(members):
             vals = [v for m in members if (v := metric_value(m, metric)) is not None]
             agg[metric], spread[metric] = _stats(vals)
         agg["spread"] = spread
@@ -194,19 +213,23 @@ def to_csv(rows: Sequence[dict[str, Any]]) -> str:
     """A CSV table (header + one line per row) for notebooks.
 
     Columns: job_id / job_ids / n / seeds when present, one per param (its dotted path),
-    the metrics, ``<metric>_<std|min|max>`` for aggregated rows, and on_frontier. Empty cells
-    are None; lists and dicts are JSON; floats use repr so they parse back exactly.
+    the metrics (METRICS, then each of OPTIONAL_METRICS some row has), ``bound`` and
+    ``mi_saturated`` when present, ``<metric>_<std|min|max>`` for aggregated rows, and
+    on_frontier. Empty cells are None; lists and dicts are JSON; floats use repr so they
+    parse back exactly.
     """
     lead = [k for k in ("job_id", "job_ids", "n", "seeds") if any(k in r for r in rows)]
     params: dict[str, None] = {}
     for r in rows:
         params.update(dict.fromkeys(r.get("params") or {}))
-    fixed = set(lead) | set(METRICS) | {"on_frontier"}
+    metrics = _present(rows)
+    flags = [k for k in ("bound", "mi_saturated") if any(k in r for r in rows)]
+    fixed = set(lead) | set(metrics) | set(flags) | {"on_frontier"}
     param_cols = {p: (f"param.{p}" if p in fixed else p) for p in params}
     spread = any("spread" in r for r in rows)
-    spread_cols = [f"{m}_{s}" for m in METRICS for s in SPREAD_STATS] if spread else []
+    spread_cols = [f"{m}_{s}" for m in metrics for s in SPREAD_STATS] if spread else []
     tail = ["on_frontier"] if any("on_frontier" in r for r in rows) else []
-    header = lead + list(param_cols.values()) + list(METRICS) + spread_cols + tail
+    header = (lead + list(param_cols.values()) + list(metrics) + flags + spread_cols + tail)
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(header)
@@ -215,13 +238,14 @@ def to_csv(rows: Sequence[dict[str, Any]]) -> str:
         cells: list[Any] = [";".join(map(_cell, r[k])) if k == "job_ids" and r.get(k) else
                             r.get(k) for k in lead]
         cells += [p.get(k) for k in param_cols]
-        cells += [r.get(m) for m in METRICS]
+        cells += [r.get(m) for m in metrics]
+        cells += [r.get(k) for k in flags]
         cells += [((r.get("spread") or {}).get(m) or {}).get(s)
-                  for m in METRICS for s in SPREAD_STATS] if spread else []
+                  for m in metrics for s in SPREAD_STATS] if spread else []
         cells += [r.get("on_frontier") for _ in tail]
         w.writerow([c if isinstance(c, str) else _cell(c) for c in cells])
     return buf.getvalue()
 
 
-__all__ = ["METRICS", "SEED_KEY", "aggregate_seeds", "canonical", "frontier_table",
-           "metric_value", "pareto_front", "rd_row", "seeds_vary", "to_csv"]
+__all__ = ["METRICS", "OPTIONAL_METRICS", "SEED_KEY", "aggregate_seeds", "canonical",
+           "frontier_table", "metric_value", "pareto_front", "rd_row", "seeds_vary", "to_csv"]

@@ -88,7 +88,9 @@ def test_examples_run(tmp_path):
         spec = load_spec(path).model_dump(mode="json")
         spec["train"].update(max_steps=4, eval_every_epochs=0, checkpoint_every_epochs=0,
                              device="cpu")
-        spec["eval"].update(iwae_k=2, max_examples=16, n_samples=4)
+        # the final-evaluation metrics are tested in test_eval_metrics.py; here they would
+        # cost more than the 4 training steps
+        spec["eval"].update(iwae_k=2, max_examples=16, n_samples=4, metrics=[])
         if spec["dataset"]["name"] == "shapes":
             spec["dataset"].update(n_train=256, n_test=64)
         sink = ListSink()

@@ -140,3 +140,55 @@ def test_every_component_has_an_example_or_says_why_not():
     for registry in (SCHEMES, LIKELIHOODS, DATASETS):
         for e in registry.entries():
             assert e.config.examples or e.config.user_file_fields, e.name
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+@pytest.fixture(scope="module")
+def metric_contexts():
+    """Two small settings: shapes (generative factors, a sampler) and mnist5k (a label);
+    an untrained model of each, seed 0."""
+    from vae_engine.evaluate.metrics import MetricContext
+    from vae_engine.models import build_model
+    from vae_engine.spec import parse_spec
+
+    out = []
+    for dataset in ({"name": "shapes", "size": 32, "n_train": 64, "n_test": 64},
+                    {"name": "mnist5k"}):
+        spec = parse_spec({"dataset": dataset, "model": {"arch": "mlp", "latent_dim": 3,
+                                                         "hidden": [16]}})
+        data = load_dataset(spec.dataset)
+        torch.manual_seed(0)
+        lik = build_likelihood(spec.likelihood)
+        model = build_model(spec.model, data.shape, 1).eval()
+        with torch.no_grad():
+            codes = model.encode(data.x_test)[0]
+        out.append(MetricContext(model, lik, data, codes, 0, 8, spec.dataset))
+    return out
+
+
+def _metric_cases() -> list:
+    from vae_engine.evaluate.metrics import METRICS
+
+    return [pytest.param(e.name, id=e.name) for e in METRICS.entries()]
+
+
+@pytest.mark.parametrize("name", _metric_cases())
+def test_metric_writes_its_declared_keys(name, metric_contexts):
+    # Every metric applies to one of the two settings, and there writes every key it
+    # declares (the catalogue lists the same keys), as finite floats.
+    from vae_engine.catalogue import catalogue
+    from vae_engine.evaluate.metrics import METRICS, run_metrics
+
+    config = METRICS.config(name)
+    assert config.keys and config.paper and config.one_line()
+    listed = {m["name"]: m for m in catalogue()["metrics"]}[name]
+    assert listed["keys"] == list(config.keys)
+    ctxs = [c for c in metric_contexts if config.applies(c.data)]
+    assert ctxs, f"{name} applies to neither shapes nor mnist5k"
+    small = {"name": name, **({"n_train": 10, "n_eval": 5} if "n_train" in config.model_fields
+                              else {})}
+    out = run_metrics([small], ctxs[0])
+    for key in config.keys:
+        assert isinstance(out[key], float) and out[key] == out[key], (name, key)

@@ -50,7 +50,7 @@ def test_cyclical_shapes_closed_form(shape, total, n_cycle, ratio):
     for t in range(total):
         tau = (t % period) / period
         r = tau / ratio if tau <= ratio else 1.0
-        ramp = tau < ratio
+        ramp = tau <= ratio  # the reference's sigmoid is sigma(6) at tau = R, 1 only after
         want = {
             "linear": r,
             "sigmoid": 1 / (1 + math.exp(-(12 * r - 6))) if ramp else 1.0,
@@ -61,6 +61,28 @@ def test_cyclical_shapes_closed_form(shape, total, n_cycle, ratio):
         assert cyclical_weight(t, total, n_cycle, ratio, shape, 0.2, 0.7) == pytest.approx(
             0.2 + 0.5 * want, rel=REL
         )
+
+
+def _frange_cycle_sigmoid(n_iter: int, n_cycle: int, ratio: float) -> list[float]:
+    """haofuml/cyclical_annealing's frange_cycle_sigmoid (start 0, stop 1), re-typed."""
+    out = [1.0] * n_iter
+    period = n_iter / n_cycle
+    step = 1.0 / (period * ratio)
+    for c in range(n_cycle):
+        v, i = 0.0, 0
+        while v <= 1.0:
+            out[int(i + c * period)] = 1.0 / (1.0 + math.exp(-(v * 12.0 - 6.0)))
+            v += step
+            i += 1
+    return out
+
+
+def test_cyclical_sigmoid_matches_reference_endpoint():
+    """T = 16, 4 cycles, R = 0.5: tau = R at t = 2 gives sigma(6) = 0.997527, as the reference."""
+    got = [cyclical_weight(t, 16, 4, 0.5, "sigmoid") for t in range(16)]
+    assert got[2] == pytest.approx(0.997527, abs=1e-6)
+    assert got[3] == 1.0
+    assert got == pytest.approx(_frange_cycle_sigmoid(16, 4, 0.5), rel=REL)
 
 
 def test_cyclical_reaches_stop_with_ratio_one():

@@ -101,20 +101,51 @@ def _closed_form_log_norm(lam: float) -> float:
 
 
 @pytest.mark.parametrize(
-    "lam", [1e-6, 0.01, 0.3, 0.4989, 0.499, 0.4995, 0.5, 0.5005, 0.501, 0.5011, 0.7, 1 - 1e-6]
+    "lam", [1e-6, 0.01, 0.3, 0.4489, 0.45, 0.4511, 0.499, 0.4995, 0.5, 0.5005, 0.501, 0.5011,
+            0.5489, 0.55, 0.5511, 0.7, 1 - 1e-6]
 )
 def test_cb_log_norm_matches_closed_form_and_torch(lam):
-    # Both sides of both band edges (0.499, 0.501]: the Taylor and exact branches must agree.
+    # Both sides of both band edges |λ-0.5| = 0.05: the Taylor and exact branches must agree.
     t = torch.tensor([lam], dtype=F64)
     _close(cb_log_norm(t), torch.tensor([_closed_form_log_norm(lam)], dtype=F64))
     _close(cb_log_norm(t), D.ContinuousBernoulli(probs=t)._cont_bern_log_norm())
 
 
 def test_cb_log_norm_continuous_across_band_edges():
-    for edge in (0.499, 0.501):
+    for edge in (0.45, 0.55):
         t = torch.tensor([edge - 1e-9, edge, edge + 1e-9], dtype=F64)
         vals = cb_log_norm(t)
         assert (vals.max() - vals.min()).item() < 1e-8
+
+
+# A dense grid around 0.5 in float32: 20001 points over |λ-0.5| <= 0.1, i.e. every band edge
+# of this and PyTorch's implementation, plus λ = 0.5 ± k·1e-5.
+_DENSE = torch.cat([torch.linspace(0.4, 0.6, 20001), 0.5 + torch.arange(-300, 301) * 1e-5])
+
+
+def test_cb_log_norm_float32_accurate_near_half():
+    """≤ 1e-6 absolute against float64 (PyTorch's form is off by up to 1.35e-5 here)."""
+    lam = _DENSE.float()
+    err = (cb_log_norm(lam).double() - cb_log_norm(lam.double())).abs().max().item()
+    assert err <= 1e-6
+    torch_err = (D.ContinuousBernoulli(probs=lam)._cont_bern_log_norm().double()
+                 - cb_log_norm(lam.double())).abs().max().item()
+    assert torch_err > 1e-6  # the grid does reach the region the fix is for
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, F64])
+def test_cb_log_norm_gradient_sign(dtype):
+    """log C grows with |λ-0.5|: d log C / dλ has the sign of λ-0.5 everywhere on the grid
+    (PyTorch's float32 form gets it wrong for 0.001 < |λ-0.5| < 0.003)."""
+    lam = _DENSE.to(dtype).clone().requires_grad_(True)
+    cb_log_norm(lam).sum().backward()
+    d = lam.detach() - 0.5
+    nz = d.abs() > 1e-7
+    assert (torch.sign(lam.grad[nz]) == torch.sign(d[nz])).all()
+    # and the gradient's size is right: 8d/3 + ... against float64 autograd on the series
+    want = 8 * d / 3 + 416 * d**3 / 45
+    far = nz & (d.abs() < 0.01)
+    _close(lam.grad[far].double(), want[far].double(), rtol=2e-3, atol=0.0)
 
 
 # nll == -ContinuousBernoulli.log_prob (Taylor band included): test_contracts.py.

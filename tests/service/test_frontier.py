@@ -230,3 +230,24 @@ def test_matplotlib_is_not_imported_with_the_modules():
             "print('matplotlib' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_new_metrics_reach_rows_aggregates_and_csv():
+    """Disentanglement, fd_lenet, MI and the bound flag go into rows, seed means and CSV
+    columns, only when some run has them."""
+    from service.core.frontier import aggregate_seeds, rd_row, to_csv
+
+    s1 = {"rate": 1.0, "distortion": 2.0, "elbo": -3.0, "mig": 0.2, "fd_lenet": 10.0,
+          "bound": True, "mi_saturated": False, "mutual_information": 0.5}
+    s2 = {**s1, "mig": 0.4, "fd_lenet": 12.0, "bound": False}
+    rows = [rd_row(1, {"kl.schedule.beta": 4, "train.seed": 0}, s1),
+            rd_row(2, {"kl.schedule.beta": 4, "train.seed": 1}, s2)]
+    assert rows[0]["mig"] == 0.2 and rows[0]["bound"] is True
+    agg = aggregate_seeds(rows)[0]
+    assert agg["mig"] == pytest.approx(0.3) and agg["fd_lenet"] == pytest.approx(11.0)
+    assert agg["bound"] is False  # one run is no bound: the mean is none either
+    header = to_csv(rows).splitlines()[0].split(",")
+    assert {"mig", "fd_lenet", "mutual_information", "bound", "mi_saturated"} <= set(header)
+    assert "sap" not in header  # no run has it
+    plain = to_csv([rd_row(3, {}, {"rate": 1.0, "distortion": 1.0})]).splitlines()[0]
+    assert plain == "job_id,rate,distortion,elbo,iwae"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import math
 import uuid
 
 import pytest
@@ -76,6 +77,11 @@ def test_rate_distortion_latest_and_by_step(trained) -> None:  # noqa: ANN001
     assert rd["active_units"]["count"] == s["active_units"]
     assert len(rd["active_units"]["values"]) == 4 and rd["active_units"]["threshold"] == 0.01
     assert rd["mutual_information"]["batch_size"] == s["mi_batch_size"] > 0
+    mi = rd["mutual_information"]
+    assert mi["upper_bound"] == pytest.approx(math.log(mi["batch_size"]))
+    assert mi["saturated"] == (mi["value"] > 0.95 * mi["upper_bound"])
+    assert rd["bound"] is s["bound"] and rd["bound_reason"] == s["bound_reason"]
+    assert rd["evaluation"] == "final"
     assert len(rd["kl_per_unit"]) == 4 and rd["marginal_kl"] is not None
     assert rd["beta_effective"] == pytest.approx(1.0) and rd["scheme_state"] is not None
     assert [p["step"] for p in rd["trajectory"]] == [24, 48]
@@ -83,7 +89,7 @@ def test_rate_distortion_latest_and_by_step(trained) -> None:  # noqa: ANN001
     assert steps[0] == 5 and steps[-1] == 48 and all(p["rate"] is not None
                                                      for p in rd["training_trajectory"])
     mid = client.get(f"/api/v1/jobs/{jid}/rate-distortion", params={"step": 24}).json()
-    assert mid["step"] == 24 and mid["final"] is False
+    assert mid["step"] == 24 and mid["final"] is False and mid["evaluation"] == "intermediate"
     assert mid["rate"] == rd["trajectory"][0]["rate"]
     missing = client.get(f"/api/v1/jobs/{jid}/rate-distortion", params={"step": 7})
     assert missing.status_code == 404 and "24, 48" in missing.json()["detail"]

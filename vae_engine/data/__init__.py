@@ -58,6 +58,9 @@ def apply_binarization(bundle: DataBundle, mode: str) -> DataBundle:
         factors_test=bundle.factors_test,
         factor_names=list(bundle.factor_names),
         dynamic_binarize=mode == "dynamic",
+        factors_generative=bundle.factors_generative,
+        factor_discrete=list(bundle.factor_discrete),
+        factor_sampler=bundle.factor_sampler,
     )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from vae_engine.registry import ComponentConfig, Registry
 
@@ -44,6 +44,12 @@ class DataBundle:
     factors_test: torch.Tensor | None = None  # (N_test, F)
     factor_names: list[str] = field(default_factory=list)
     dynamic_binarize: bool = False  # binarize each training batch afresh (see binarize.py)
+    # The factors are generative (disentanglement metrics apply), not just labels; which are
+    # discrete; and, for generated data, a sampler (draw(n, rng), render(factors)) for the
+    # FactorVAE / beta-VAE scores.
+    factors_generative: bool = False
+    factor_discrete: list[bool] = field(default_factory=list)
+    factor_sampler: Any = None
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -70,6 +76,7 @@ class DataBundle:
         return DataBundle(
             self.name, mv(self.x_train), mv(self.x_test), mv(self.factors_train),
             mv(self.factors_test), list(self.factor_names), self.dynamic_binarize,
+            self.factors_generative, list(self.factor_discrete), self.factor_sampler,
         )
 
 

@@ -3,7 +3,10 @@
 Required keys ``x_train`` and ``x_test``: images of shape (N, H, W) (one channel is added) or
 (N, C, H, W) with C in {1, 3}; dtype uint8 (0..255, divided by 255), bool, or float with every
 value in [0, 1]. Optional ``y_train`` / ``y_test`` (both or neither): numeric labels or
-factors, shape (N,) or (N, F), returned as ``factors_*``.
+factors, shape (N,) or (N, F), returned as ``factors_*``. Or ``factors_train`` /
+``factors_test`` (N, K) with an optional ``factor_names`` (K strings): *generative* factors,
+on which the disentanglement metrics (MIG, SAP, DCI) are computed; a factor with at most
+``MAX_DISCRETE_VALUES`` distinct values is treated as discrete, others as continuous.
 
 The file is read with ``np.load(path, allow_pickle=False)``: an ``.npz`` may contain pickled
 object arrays, and unpickling a user's file would execute arbitrary code. Every check raises
@@ -27,6 +30,7 @@ from vae_engine.errors import DataError
 logger = logging.getLogger(__name__)
 
 MIN_SIDE = 4  # smallest image side the architectures accept
+MAX_DISCRETE_VALUES = 100  # a generative factor with more distinct values is continuous
 
 
 def _read_array(npz: np.lib.npyio.NpzFile, key: str, path: Path) -> np.ndarray:
@@ -132,8 +136,9 @@ def read_npz(path: str | Path) -> DataBundle:
         if missing:
             have = ", ".join(keys) or "none"
             raise DataError(f"{p} has no {' or '.join(missing)}; keys present: {have}")
-        raw = {k: _read_array(npz, k, p) for k in ("x_train", "x_test", "y_train", "y_test")
-               if k in keys}
+        raw = {k: _read_array(npz, k, p) for k in ("x_train", "x_test", "y_train", "y_test",
+                                                   "factors_train", "factors_test",
+                                                   "factor_names") if k in keys}
 
     x_train = _to_images(raw["x_train"], "x_train")  # (N_train, C, H, W)
     x_test = _to_images(raw["x_test"], "x_test")  # (N_test, C, H, W)
@@ -161,6 +166,30 @@ def read_npz(path: str | Path) -> DataBundle:
             )
         names = ["y"] if f_train.shape[1] == 1 else [f"y{i}" for i in range(f_train.shape[1])]
 
+    generative = [k for k in ("factors_train", "factors_test") if k in raw]
+    if has_y and generative:
+        raise DataError(f"{p} has both y_* and factors_*; give one of them")
+    if len(generative) == 1:
+        other = "factors_test" if generative[0] == "factors_train" else "factors_train"
+        raise DataError(f"{p} has {generative[0]} but no {other}; give both or neither")
+    discrete: list[bool] = []
+    if generative:
+        f_train = _to_factors(raw["factors_train"], "factors_train", len(x_train))
+        f_test = _to_factors(raw["factors_test"], "factors_test", len(x_test))
+        if f_train.shape[1] != f_test.shape[1]:
+            raise DataError(f"factors_train has {f_train.shape[1]} columns but factors_test "
+                            f"has {f_test.shape[1]}")
+        names = [f"factor{i}" for i in range(f_train.shape[1])]
+        if "factor_names" in raw:
+            given = [str(v) for v in np.asarray(raw["factor_names"]).reshape(-1)]
+            if len(given) != f_train.shape[1]:
+                raise DataError(f"factor_names has {len(given)} entries for "
+                                f"{f_train.shape[1]} factors")
+            names = given
+        both = np.concatenate([f_train, f_test])
+        discrete = [len(np.unique(both[:, i])) <= MAX_DISCRETE_VALUES
+                    for i in range(both.shape[1])]
+
     logger.info("loaded %s: train %s, test %s", p, x_train.shape, x_test.shape)
     return DataBundle(
         name="npz",
@@ -169,6 +198,8 @@ def read_npz(path: str | Path) -> DataBundle:
         factors_train=None if f_train is None else torch.from_numpy(f_train),
         factors_test=None if f_test is None else torch.from_numpy(f_test),
         factor_names=names,
+        factors_generative=bool(generative),
+        factor_discrete=discrete,
     )
 
 

@@ -66,11 +66,44 @@ CHUNK = 256  # images rendered at once: ~4 MB temporaries at 64 px stay in cache
 
 def sample_factors(n: int, seed: int, split: int) -> torch.Tensor:
     """(n, 5) float32 factor values drawn uniformly and independently per factor."""
-    import torch  # not at module level: the spec imports this module
-
     rng = np.random.default_rng([seed, split])
     # drawn row by row (C order), so a smaller n gives a prefix of the same rows
+    return _values(rng.integers(0, np.array(N_VALUES), size=(n, len(N_VALUES))))
+
+
+def fixed_factor_batch(
+    k: int, n: int, rng: np.random.Generator, size: int = 64, value_index: int | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A batch of n images sharing factor k (FactorVAE and beta-VAE scores): the other
+    factors drawn uniformly and independently, factor k set to its value number
+    ``value_index`` (random when None). Returns (factors (n, 5), images (n, 1, size, size))."""
     idx = rng.integers(0, np.array(N_VALUES), size=(n, len(N_VALUES)))  # (n, 5)
+    idx[:, k] = rng.integers(N_VALUES[k]) if value_index is None else value_index
+    factors = _values(idx)
+    return factors, render_shapes(factors, size)
+
+
+class ShapesSampler:
+    """Draws factor values and renders them: the interface the intervention-based scores use
+    (vae_engine.evaluate.intervention)."""
+
+    discrete = (True, True, True, True, True)
+    n_factors = len(N_VALUES)
+
+    def __init__(self, size: int = 64):
+        self.size = size
+
+    def draw(self, n: int, rng: np.random.Generator) -> torch.Tensor:
+        return _values(rng.integers(0, np.array(N_VALUES), size=(n, len(N_VALUES))))
+
+    def render(self, factors: torch.Tensor) -> torch.Tensor:
+        return render_shapes(factors, self.size)
+
+
+def _values(idx: np.ndarray) -> torch.Tensor:
+    """(n, 5) value indices -> (n, 5) float32 factor values."""
+    import torch  # not at module level: the spec imports this module
+
     values = np.stack(
         [idx[:, 0].astype(np.float64), SCALES[idx[:, 1]], ORIENTATIONS[idx[:, 2]],
          POSITIONS[idx[:, 3]], POSITIONS[idx[:, 4]]],
@@ -168,4 +201,7 @@ def load_shapes(spec: ShapesData) -> DataBundle:
         factors_train=f_train,
         factors_test=f_test,
         factor_names=list(FACTOR_NAMES),
+        factors_generative=True,
+        factor_discrete=[True] * len(FACTOR_NAMES),
+        factor_sampler=ShapesSampler(spec.size),
     )

@@ -2,7 +2,7 @@
 
     P = T / n_cycle,  tau = (t mod P) / P,  r = tau / R if tau <= R else 1
     w = start + (stop - start) * s(r)
-    s(r) = r (linear) | 1 / (1 + exp(-(12 r - 6))) during the ramp, 1 after (sigmoid)
+    s(r) = r (linear) | 1 / (1 + exp(-(12 r - 6))) for tau <= R, 1 after (sigmoid)
          | 0.5 - 0.5 cos(pi r) (cosine)
 
 With the defaults start = 0, stop = 1 this is exactly the spec's formula for every shape.
@@ -12,6 +12,10 @@ Differences from the reference code (haofuml/cyclical_annealing ``frange_cycle_*
   closed form reaches it at the end of each ramp;
 - for the sigmoid and cosine shapes it applies the shape to v in [start, stop] rather than
   rescaling s(r) to [start, stop]; the two agree for start = 0, stop = 1.
+The sigmoid shape follows the reference's endpoint: ``frange_cycle_sigmoid`` writes
+sigma(12 v - 6) for v up to and including stop, so at tau = R (r = 1) the weight is
+sigma(6) = 0.997527, not 1; it is 1 only after the ramp (tau > R). The linear and cosine shapes
+reach 1 at tau = R, as in the reference. (Before issue 12 the sigmoid returned 1.0 at tau = R.)
 """
 
 from __future__ import annotations
@@ -27,10 +31,15 @@ from vae_engine.kl.sigmoid import logistic
 from vae_engine.registry import ComponentConfig
 
 
+def _tau(step: int, total_steps: int, n_cycle: int) -> float:
+    """Position within the current period, in [0, 1)."""
+    period = total_steps / n_cycle
+    return math.fmod(step, period) / period
+
+
 def cycle_position(step: int, total_steps: int, n_cycle: int, ratio: float) -> tuple[float, bool]:
     """(r, ramping): r in [0, 1] the position within the ramp; ramping while tau < R."""
-    period = total_steps / n_cycle
-    tau = math.fmod(step, period) / period
+    tau = _tau(step, total_steps, n_cycle)
     if tau <= ratio:
         return tau / ratio, tau < ratio
     return 1.0, False
@@ -44,7 +53,7 @@ def cyclical_weight(
     if shape == "linear":
         s = r
     elif shape == "sigmoid":
-        s = logistic(12.0 * r - 6.0) if ramping else 1.0
+        s = logistic(12.0 * r - 6.0) if _tau(step, total_steps, n_cycle) <= ratio else 1.0
     elif shape == "cosine":
         s = 0.5 - 0.5 * math.cos(math.pi * r)
     else:
@@ -61,7 +70,7 @@ class CyclicalSchedule(ComponentConfig):
     )
     summary: ClassVar[str] = (
         "KL weight ramps from start to stop n_cycle times (linear, sigmoid or "
-        "cosine)."
+        "cosine; the sigmoid ends its ramp at sigma(6) = 0.997527, as the reference code)."
     )
     warmup: ClassVar[bool] = True
 

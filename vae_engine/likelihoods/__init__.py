@@ -11,6 +11,7 @@ from typing import Any
 
 # isort: off
 from vae_engine.likelihoods import bernoulli, continuous_bernoulli, gaussian  # noqa: F401
+from vae_engine.likelihoods import discretized_logistic  # noqa: F401
 # isort: on
 from vae_engine.likelihoods.config import LIKELIHOODS
 

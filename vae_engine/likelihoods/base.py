@@ -17,6 +17,11 @@ from vae_engine.likelihoods.config import LIKELIHOODS  # noqa: F401  (re-export)
 
 class Likelihood(nn.Module):
     params_per_dim: int = 1
+    # What the likelihood is normalised over: "binary" (a pmf of 0/1 data), "8bit" (a pmf of
+    # 8-bit data), "continuous" (a density); vae_engine.evaluate.honesty decides from it
+    # whether elbo/iwae bound anything. fits_sigma_to_x: parameters fitted to the scored x.
+    support: str = "unknown"
+    fits_sigma_to_x: bool = False
 
     def nll(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """-log p(x | params), summed over C, H, W. params (B, P*C, H, W), x (B, C, H, W) -> (B,)"""

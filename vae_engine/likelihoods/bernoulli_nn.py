@@ -31,6 +31,7 @@ class Bernoulli(Likelihood):
     """Bernoulli with decoder logits. params (B, C, H, W) are logits."""
 
     params_per_dim = 1
+    support = "binary"  # what it is normalised over (evaluate/honesty.py)
 
     def __init__(self, spec: object | None = None):
         super().__init__()

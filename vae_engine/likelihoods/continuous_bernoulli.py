@@ -23,6 +23,12 @@ class ContinuousBernoulliLikelihood(ComponentConfig):
 
     kind: Literal["continuous_bernoulli"] = "continuous_bernoulli"
     eps: float = Field(default=1e-6, gt=0, lt=0.1, description="lambda clamped to [eps, 1-eps]")
+    dequantize: bool = Field(
+        default=False,
+        description="uniform dequantisation of 8-bit data, x~ = (255x + u)/256: a fresh u per "
+        "training batch, a fixed one for evaluation; bits/dim then bound the discrete "
+        "log-likelihood (+ log 256 per dim)",
+    )
 
 
 @LIKELIHOODS.register(ContinuousBernoulliLikelihood)

@@ -5,9 +5,14 @@ eq. 7) ``C(λ) = 2 artanh(1-2λ) / (1-2λ)``, ``C(0.5) = 2``. So
 
     -log p(x|λ) = BCEWithLogits(logits, x) - log C(λ),   λ = sigmoid(logits),
 
-summed over C, H, W (ENGINE_SPEC section 3). ``log C`` uses PyTorch's stable form
-(``torch.distributions.ContinuousBernoulli._cont_bern_log_norm``): the exact expression outside
-the band (0.499, 0.501] and a Taylor expansion inside it, where the exact one is 0/0.
+summed over C, H, W (ENGINE_SPEC section 3). ``log C`` uses the exact expression of PyTorch's
+stable form (``torch.distributions.ContinuousBernoulli._cont_bern_log_norm``) outside a band
+around 0.5 and a Taylor expansion inside it, where the exact one is 0/0. PyTorch's band
+(0.499, 0.501] with two Taylor terms is too narrow for float32: just outside it the exact form
+cancels (error up to 1.35e-5) and its gradient has the wrong sign for 0.001 < |λ-0.5| < 0.003.
+Here the band is |λ-0.5| < 0.05 with four terms (ENGINE_SPEC section 7), d = λ-0.5:
+``log C = log 2 + 4d²/3 + 104d⁴/45 + 16064d⁶/2835 + 227264d⁸/14175 + O(d¹⁰)`` (truncation
+< 1e-11 in the band); the exact branch's float32 error outside it is < 4e-7.
 
 Clamping: λ is clamped to [eps, 1 - eps] for the normaliser only, as PyTorch does; the BCE term
 uses the raw logits (it is exact and stable for any logit). Because log C grows monotonically
@@ -31,14 +36,14 @@ import torch.nn.functional as F
 
 from vae_engine.likelihoods.base import Likelihood
 
-# The band around 0.5 where the exact formulas cancel catastrophically (PyTorch's `lims`).
-_LIMS = (0.499, 0.501)
+# Half-width of the band around 0.5 where log C uses its Taylor series (see module docstring).
+_LOG_NORM_HALF_BAND = 0.05
 # Half-width of the Taylor band for the mean (see cb_mean for why it is wider).
 _MEAN_HALF_BAND = 0.05
 
 
 def _outside_band(lam: torch.Tensor) -> torch.Tensor:
-    return (lam <= _LIMS[0]) | (lam > _LIMS[1])
+    return (lam - 0.5).abs() >= _LOG_NORM_HALF_BAND
 
 
 def _safe_for_exact(lam: torch.Tensor, outside: torch.Tensor) -> torch.Tensor:
@@ -47,7 +52,7 @@ def _safe_for_exact(lam: torch.Tensor, outside: torch.Tensor) -> torch.Tensor:
     torch.where back-propagates into both branches (multiplying the unused one by 0), so the
     unused branch must be finite: 0 * inf = NaN would otherwise leak into the gradient.
     """
-    return torch.where(outside, lam, torch.full_like(lam, _LIMS[0]))
+    return torch.where(outside, lam, torch.full_like(lam, 0.5 - 2 * _LOG_NORM_HALF_BAND))
 
 
 def cb_log_norm(lam: torch.Tensor) -> torch.Tensor:
@@ -63,7 +68,8 @@ def cb_log_norm(lam: torch.Tensor) -> torch.Tensor:
         below, log_1m2l, log_2lm1
     )
     x = (lam - 0.5) ** 2
-    taylor = math.log(2.0) + (4.0 / 3.0 + 104.0 / 45.0 * x) * x
+    poly = 4.0 / 3.0 + (104.0 / 45.0 + (16064.0 / 2835.0 + 227264.0 / 14175.0 * x) * x) * x
+    taylor = math.log(2.0) + poly * x
     return torch.where(outside, exact, taylor)
 
 
@@ -89,6 +95,7 @@ class ContinuousBernoulli(Likelihood):
     """Continuous Bernoulli with decoder logits. params (B, C, H, W) are logits."""
 
     params_per_dim = 1
+    support = "continuous"  # a density on [0, 1] (evaluate/honesty.py)
 
     def __init__(self, spec: object | None = None, eps: float | None = None):
         super().__init__()

@@ -35,6 +35,12 @@ class GaussianLikelihood(ComponentConfig):
     min_log_sigma: float = Field(
         default=-6.0, le=0, description="floor of log sigma (sigma-VAE softclip)"
     )
+    dequantize: bool = Field(
+        default=False,
+        description="uniform dequantisation of 8-bit data, x~ = (255x + u)/256: a fresh u per "
+        "training batch, a fixed one for evaluation; bits/dim then bound the discrete "
+        "log-likelihood (+ log 256 per dim)",
+    )
 
 
 @LIKELIHOODS.register(GaussianLikelihood)

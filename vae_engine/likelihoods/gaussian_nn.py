@@ -67,6 +67,8 @@ def _log_rms(sq_err: torch.Tensor, dims: tuple[int, ...] | None) -> torch.Tensor
 class Gaussian(Likelihood):
     """Gaussian decoder. params (B, P*C, H, W): μ, plus raw log σ when P = 2."""
 
+    support = "continuous"  # a density (evaluate/honesty.py)
+
     def __init__(
         self,
         spec: object | None = None,
@@ -85,6 +87,7 @@ class Gaussian(Likelihood):
         floor = min_log_sigma if min_log_sigma is not None else getattr(spec, "min_log_sigma", -6.0)
         self.min_log_sigma = float(floor)
         self.params_per_dim = 2 if self.mode == "learned_per_pixel" else 1
+        self.fits_sigma_to_x = self.mode == "optimal_per_image"  # never a bound (honesty.py)
 
         if self.mode == "learned_shared":
             self.log_sigma = nn.Parameter(torch.zeros(()))  # raw, before softclip

@@ -11,7 +11,14 @@ from fastapi import APIRouter, HTTPException, Query
 from sqlalchemy.orm import Session
 
 from service.api.deps import JobDep, SessionDep
-from service.api.schemas import ActiveUnits, MutualInformation, RateDistortionOut, TrajectoryPoint
+from service.api.schemas import (
+    ActiveUnits,
+    Disentanglement,
+    MutualInformation,
+    RateDistortionOut,
+    SampleQuality,
+    TrajectoryPoint,
+)
 from service.db.evaluations import summaries_by_step
 from service.db.metrics import read_series
 
@@ -24,6 +31,30 @@ def _num(v: Any) -> float | None:
 
 def _int(v: Any) -> int | None:
     return int(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
+
+
+def _flag(v: Any) -> bool | None:
+    return v if isinstance(v, bool) else None
+
+
+_DISENTANGLEMENT = ("mig", "sap", "dci_disentanglement", "dci_completeness",
+                    "dci_informativeness", "factor_vae_score", "beta_vae_score")
+
+
+def _disentanglement(s: dict[str, Any]) -> Disentanglement | None:
+    if not any(k in s for k in _DISENTANGLEMENT):
+        return None
+    names = s.get("factor_names")
+    return Disentanglement(**{k: _num(s.get(k)) for k in _DISENTANGLEMENT},
+                           factor_names=names if isinstance(names, list) else None)
+
+
+def _sample_quality(s: dict[str, Any]) -> SampleQuality | None:
+    if "fd_lenet" not in s:
+        return None
+    return SampleQuality(fd_lenet=_num(s.get("fd_lenet")),
+                         fd_lenet_recon=_num(s.get("fd_lenet_recon")),
+                         classifier_accuracy=_num(s.get("fd_lenet_classifier_accuracy")))
 
 
 def _training_trajectory(session: Session, job_id: uuid.UUID,
@@ -65,8 +96,15 @@ def rate_distortion(
                                  values=s.get("active_units_variance"),
                                  threshold=_num(au_threshold)),
         mutual_information=MutualInformation(value=_num(s.get("mutual_information")),
-                                             batch_size=_int(s.get("mi_batch_size"))),
-        marginal_kl=_num(s.get("marginal_kl")), kl_per_unit=s.get("kl_per_unit"),
+                                             batch_size=_int(s.get("mi_batch_size")),
+                                             upper_bound=_num(s.get("mi_upper_bound")),
+                                             saturated=_flag(s.get("mi_saturated"))),
+        marginal_kl=_num(s.get("marginal_kl")),
+        bound=_flag(s.get("bound")),
+        bound_reason=s.get("bound_reason") if isinstance(s.get("bound_reason"), str) else None,
+        evaluation=s.get("evaluation") if isinstance(s.get("evaluation"), str) else None,
+        disentanglement=_disentanglement(s), sample_quality=_sample_quality(s),
+        kl_per_unit=s.get("kl_per_unit"),
         kl_per_group=s.get("kl_per_group"), beta_effective=_num(s.get("beta_effective")),
         scheme_state=s.get("scheme_state"),
         trajectory=[TrajectoryPoint(step=k, rate=_num(history[k].get("rate")),
