@@ -25,8 +25,9 @@ class ApiError(RuntimeError):
     def __init__(self, status: int, detail: Any):
         self.status, self.detail = status, detail
         if isinstance(detail, list):
-            text = "\n".join(f"  {d.get('field')}: {d.get('message')}" for d in detail)
-            msg = f"HTTP {status}: invalid request\n{text}"
+            text = "; ".join(f"{d.get('field')}: {d.get('message')}" for d in detail
+                             if isinstance(d, dict))
+            msg = f"HTTP {status}: invalid request: {text}"
         else:
             msg = f"HTTP {status}: {detail}"
         super().__init__(msg)
@@ -44,10 +45,14 @@ class Client:
         if resp.status_code >= 400:
             try:
                 detail = resp.json().get("detail")
-            except ValueError:
-                detail = resp.text
+            except (ValueError, AttributeError):
+                detail = " ".join(resp.text.split())[:200] or resp.reason_phrase
             raise ApiError(resp.status_code, detail)
-        return resp.json()
+        try:
+            return resp.json()
+        except ValueError:
+            raise ApiError(resp.status_code, f"{resp.request.url} did not answer JSON "
+                           "(is --url a vaelab API?)") from None
 
     def submit(self, spec: dict, priority: int = 0, tags: list[str] | None = None,
                device: str = "auto") -> dict:

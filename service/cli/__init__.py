@@ -39,7 +39,9 @@ def add_service_parsers(sub: argparse._SubParsersAction) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from service.cli.common import guard
+
     parser = build_parser()
     args = parser.parse_args(argv)
-    return int(args.func(args) or 0)
+    return guard(lambda: args.func(args))
 

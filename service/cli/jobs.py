@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import TYPE_CHECKING, Any
 
-from service.cli.common import client_args, make_client, run_client
+from service.cli.common import client_args, make_client, read_file
 
 if TYPE_CHECKING:
     from service.client import Client
@@ -46,18 +45,11 @@ def add_status_and_cancel(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
-    return run_client(_submit, args)
+    return _submit(args)
 
 
 def _submit(args: argparse.Namespace) -> int:
-    import yaml
-
-    try:
-        with open(args.spec) as fh:
-            spec = yaml.safe_load(fh)  # YAML is a superset of JSON
-    except OSError as exc:
-        print(f"vaelab: cannot read {args.spec}: {exc.strerror}", file=sys.stderr)
-        return 2
+    spec = read_file(args.spec)
     client = make_client(args)
     job = client.submit(spec, priority=args.priority, tags=args.tags, device=args.device)
     print(f"submitted {job['id']} ({job['name']}, queue {job['queue']})", flush=True)
@@ -120,7 +112,7 @@ def cmd_jobs(args: argparse.Namespace) -> int:
         print(f"({len(page['items'])} of {page['total']})")
         return 0
 
-    return run_client(run, args)
+    return run(args)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -129,7 +121,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(json.dumps(job, indent=2) if a.json else summary_text(job))
         return 0
 
-    return run_client(run, args)
+    return run(args)
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
@@ -140,4 +132,4 @@ def cmd_cancel(args: argparse.Namespace) -> int:
               + (" (cancel requested)" if job["status"] == "running" else ""))
         return 0
 
-    return run_client(run, args)
+    return run(args)

@@ -4,10 +4,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import TYPE_CHECKING, Any
 
-from service.cli.common import client_args, make_client, run_client
+from service.cli.common import client_args, make_client, read_file
 
 if TYPE_CHECKING:
     from service.client import Client
@@ -29,27 +28,20 @@ def load_sweep_file(path: str) -> dict[str, Any]:
     (relative to the sweep file)."""
     from pathlib import Path
 
-    import yaml
+    from vae_engine.clierrors import FileProblem
 
-    with open(path) as fh:
-        doc = yaml.safe_load(fh)
+    doc = read_file(path)
     if not isinstance(doc, dict):
-        raise ValueError(f"{path}: a sweep file is a mapping with base and grid or overrides")
+        raise FileProblem(f"{path}: a sweep file is a mapping with base and grid or overrides")
     base = doc.get("base")
     if isinstance(base, str):
-        spec_path = Path(path).parent / base
-        with open(spec_path) as fh:
-            doc["base"] = yaml.safe_load(fh)
+        doc["base"] = read_file(str(Path(path).parent / base))
     return doc
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     def run(a: argparse.Namespace) -> int:
-        try:
-            body = load_sweep_file(a.file)
-        except (OSError, ValueError) as exc:
-            print(f"vaelab: cannot read {a.file}: {exc}", file=sys.stderr)
-            return 2
+        body = load_sweep_file(a.file)
         if a.device:
             body["resources"] = {**(body.get("resources") or {}), "device": a.device}
         client = make_client(a)
@@ -59,7 +51,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             return 0
         return 0 if watch_sweep(client, sw["id"])["status"] == "finished" else 1
 
-    return run_client(run, args)
+    return run(args)
 
 
 def watch_sweep(client: Client, sweep_id: str, poll_s: float = 2.0) -> dict[str, Any]:
