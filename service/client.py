@@ -80,6 +80,13 @@ class Client:
     def sweep(self, sweep_id: str) -> dict:
         return self._json(self.http.get(f"/api/v1/sweeps/{sweep_id}"))
 
+    def sweeps(self, **filters: Any) -> dict:
+        params = {k: v for k, v in filters.items() if v is not None}
+        return self._json(self.http.get("/api/v1/sweeps", params=params))
+
+    def cancel_sweep(self, sweep_id: str) -> dict:
+        return self._json(self.http.post(f"/api/v1/sweeps/{sweep_id}/cancel"))
+
     def sweep_rd(self, sweep_id: str, fmt: str = "json") -> Any:
         resp = self.http.get(f"/api/v1/sweeps/{sweep_id}/rate-distortion",
                              params={"format": fmt})

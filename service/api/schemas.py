@@ -70,6 +70,8 @@ class JobSummary(BaseModel):
     progress: Progress
     error: str | None
     sweep_id: uuid.UUID | None = Field(default=None, description="The sweep it is a point of.")
+    sweep_params: dict[str, Any] | None = Field(
+        default=None, description="The values this sweep point sets: {dotted.path: value}.")
 
 
 class JobDetail(JobSummary):
@@ -141,6 +143,7 @@ def _common(job: Job) -> dict[str, Any]:
         started_at=aware(job.started_at), finished_at=aware(job.finished_at),
         attempts=job.attempts, cancel_requested=job.cancel_requested,
         progress=progress_of(job), error=job.error, sweep_id=job.sweep_id,
+        sweep_params=job.sweep_params,
     )
 
 

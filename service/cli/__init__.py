@@ -33,6 +33,7 @@ def add_service_parsers(sub: argparse._SubParsersAction) -> None:
     jobs.add_submit(sub)
     jobs.add_jobs(sub)
     sweeps.add_sweep(sub)
+    sweeps.add_sweeps(sub)
     results.add_rd(sub)
     results.add_download(sub)
     jobs.add_status_and_cancel(sub)

@@ -15,10 +15,13 @@ if TYPE_CHECKING:
 EXIT_UNREACHABLE = 3
 
 
-def client_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--url", default=None,
+def client_args(p: argparse.ArgumentParser, nested: bool = False) -> None:
+    """``--url`` and ``--user``; ``nested``: on a sub-command of a command that has them
+    too, where an absent option must not overwrite the parent's value."""
+    default = argparse.SUPPRESS if nested else None
+    p.add_argument("--url", default=default,
                    help="API URL (default VAELAB_API_URL or http://127.0.0.1:8000).")
-    p.add_argument("--user", default=None,
+    p.add_argument("--user", default=default,
                    help="Sent as X-Vaelab-User (default VAELAB_USER, else your login name).")
 
 

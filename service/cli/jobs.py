@@ -16,20 +16,26 @@ if TYPE_CHECKING:
 def add_submit(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("submit", help="Submit a spec file to the API.")
     p.add_argument("spec", help="YAML or JSON TrainSpec.")
-    p.add_argument("--priority", type=int, default=0)
-    p.add_argument("--tag", action="append", default=[], dest="tags")
-    p.add_argument("--device", choices=["auto", "cuda", "cpu"], default="auto")
+    p.add_argument("--priority", type=int, default=0, help="0..9, 9 runs first (default 0).")
+    p.add_argument("--tag", action="append", default=[], dest="tags",
+                   help="A tag for the job (repeatable).")
+    p.add_argument("--device", choices=["auto", "cuda", "cpu"], default="auto",
+                   help="Where it runs: the GPU queue, the CPU queue, or the deployment's "
+                        "default (auto).")
     p.add_argument("--watch", action="store_true", help="Follow progress until it ends.")
     client_args(p)
     p.set_defaults(func=cmd_submit)
 
 
 def add_jobs(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("jobs", help="List jobs.")
-    p.add_argument("--status")
-    p.add_argument("--tag")
-    p.add_argument("--owner")
-    p.add_argument("--limit", type=int, default=20)
+    p = sub.add_parser("jobs", help="List jobs, newest first, with each sweep job's "
+                       "parameters.")
+    p.add_argument("--status", help="Only jobs in this status (queued, running, succeeded, "
+                   "failed, cancelled).")
+    p.add_argument("--tag", help="Only jobs with this tag.")
+    p.add_argument("--owner", help="Only this owner's jobs.")
+    p.add_argument("--sweep", help="Only the jobs of this sweep (an id or a prefix).")
+    p.add_argument("--limit", type=int, default=20, help="How many (default 20).")
     client_args(p)
     p.set_defaults(func=cmd_jobs)
 
@@ -38,8 +44,8 @@ def add_status_and_cancel(sub: argparse._SubParsersAction) -> None:
     for name, helptext, fn in (("status", "Show one job.", cmd_status),
                                ("cancel", "Cancel a job.", cmd_cancel)):
         p = sub.add_parser(name, help=helptext)
-        p.add_argument("id")
-        p.add_argument("--json", action="store_true")
+        p.add_argument("id", help="A job id or a unique prefix of 6+ characters.")
+        p.add_argument("--json", action="store_true", help="Print the API's JSON.")
         client_args(p)
         p.set_defaults(func=fn)
 
@@ -102,34 +108,44 @@ def summary_text(job: dict[str, Any]) -> str:
 
 
 def cmd_jobs(args: argparse.Namespace) -> int:
-    def run(a: argparse.Namespace) -> int:
-        page = make_client(a).jobs(status=a.status, tag=a.tag, owner=a.owner, limit=a.limit)
-        print(f"{'id':36}  {'status':9}  {'progress':>13}  {'owner':12}  name")
-        for j in page["items"]:
-            prog = f"{j['progress']['step']}/{j['progress']['total_steps'] or '?'}"
-            print(f"{j['id']:36}  {j['status']:9}  {prog:>13}  {j['owner'][:12]:12}  "
-                  f"{j['name']}")
-        print(f"({len(page['items'])} of {page['total']})")
-        return 0
+    client = make_client(args)
+    sweep = client.sweep(args.sweep)["id"] if args.sweep else None
+    page = client.jobs(status=args.status, tag=args.tag, owner=args.owner, sweep=sweep,
+                       limit=args.limit)
+    print(f"{'id':8}  {'status':9}  {'progress':>13}  {'owner':12}  name")
+    for j in page["items"]:
+        params = params_text(j.get("sweep_params"))
+        print(f"{j['id'][:8]}  {j['status']:9}  {progress_text(j):>13}  {j['owner'][:12]:12}  "
+              f"{j['name']}{'  ' + params if params else ''}")
+    print(f"({len(page['items'])} of {page['total']})")
+    return 0
 
-    return run(args)
+
+def progress_text(job: dict[str, Any]) -> str:
+    p = job["progress"]
+    return f"{p['step']}/{p['total_steps']}" if p["total_steps"] else "-"
+
+
+def params_text(params: dict[str, Any] | None) -> str:
+    """A sweep point's values by their last path component (``beta=0.3 seed=1``), or by
+    the whole path where two components share a name."""
+    if not params:
+        return ""
+    last = [k.rsplit(".", 1)[-1] for k in params]
+    names = [k if last.count(k.rsplit(".", 1)[-1]) > 1 else k.rsplit(".", 1)[-1]
+             for k in params]
+    return " ".join(f"{n}={v}" for n, v in zip(names, params.values(), strict=True))
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    def run(a: argparse.Namespace) -> int:
-        job = make_client(a).job(a.id)
-        print(json.dumps(job, indent=2) if a.json else summary_text(job))
-        return 0
-
-    return run(args)
+    job = make_client(args).job(args.id)
+    print(json.dumps(job, indent=2) if args.json else summary_text(job))
+    return 0
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
-    def run(a: argparse.Namespace) -> int:
-        job = make_client(a).cancel(a.id)
-        print(json.dumps(job, indent=2) if a.json else
-              f"job {job['id']}: {job['status']}"
-              + (" (cancel requested)" if job["status"] == "running" else ""))
-        return 0
-
-    return run(args)
+    job = make_client(args).cancel(args.id)
+    print(json.dumps(job, indent=2) if args.json else
+          f"job {job['id']}: {job['status']}"
+          + (" (cancel requested)" if job["status"] == "running" else ""))
+    return 0

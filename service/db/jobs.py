@@ -42,6 +42,14 @@ def get_job(session: Session, job_id: uuid.UUID) -> Job | None:
     return session.get(Job, job_id)
 
 
+def job_ids_matching(session: Session, text: str) -> list[uuid.UUID]:
+    """Job ids that ``text`` (an id or a unique prefix of 6+ hex digits) names; several when
+    ambiguous. Raises :class:`service.db.ids.BadId`."""
+    from service.db.ids import matching
+
+    return matching(session, Job.id, text)
+
+
 def list_jobs(
     session: Session, *, status: str | None = None, owner: str | None = None,
     sweep_id: uuid.UUID | None = None, tag: str | None = None, limit: int = 50, offset: int = 0,

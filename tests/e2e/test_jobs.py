@@ -98,7 +98,7 @@ def test_submit_watch_succeeds_with_metrics_and_artifacts(stack: Stack, tmp_path
     assert ckpts[-1].sha256 == hashlib.sha256(data).hexdigest() and ckpts[-1].bytes == len(data)
     assert stack.artifacts(jid, "samples")
     listing = _cli(stack, "jobs", "--tag", "e2e")
-    assert jid in listing.stdout and "succeeded" in listing.stdout
+    assert jid[:8] in listing.stdout and "succeeded" in listing.stdout
     status = _cli(stack, "status", jid)
     assert "succeeded" in status.stdout
 
