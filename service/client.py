@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import getpass
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -19,6 +19,11 @@ def default_user() -> str:
         return get_settings().user or getpass.getuser()
     except Exception:  # noqa: BLE001
         return "anonymous"
+
+
+# pauses between reconnection attempts (then the last, forever); statuses worth a retry
+BACKOFF_S = (0.5, 1.0, 2.0, 4.0, 8.0, 10.0)
+RETRY_STATUSES = frozenset({502, 503, 504})
 
 
 class ApiError(RuntimeError):
@@ -114,9 +119,13 @@ class Client:
         return resp.content
 
     def events(self, job_id: str, last_event_id: str | None = None,
-               reconnect: bool = True) -> Iterator[tuple[str, dict, str | None]]:
-        """Yield ``(event, data, id)`` until the ``end`` event; reconnects with
-        ``Last-Event-ID`` after a dropped connection."""
+               reconnect: bool = True, on_wait: Callable[[str, float], None] | None = None,
+               ) -> Iterator[tuple[str, dict, str | None]]:
+        """Yield ``(event, data, id)`` until the ``end`` event. A dropped connection, an API
+        that is down or restarting (connection refused, 502/503/504) is retried with
+        ``Last-Event-ID`` after a growing pause (:data:`BACKOFF_S`), telling ``on_wait``
+        why and for how long; other HTTP errors raise :class:`ApiError`."""
+        failures = 0
         while True:
             headers = {"Accept": "text/event-stream"}
             if last_event_id:
@@ -128,15 +137,46 @@ class Client:
                         resp.read()
                         self._json(resp)
                     for event, data, eid in read_events(resp):
+                        failures = 0
                         if eid is not None:
                             last_event_id = eid
                         yield event, data, eid
                         if event == "end":
                             return
-            except (httpx.TransportError, httpx.RemoteProtocolError):
+                    why = "the API closed the stream"
+            except httpx.TransportError as exc:
                 if not reconnect:
                     raise
-                time.sleep(1.0)
+                why = f"connection lost ({type(exc).__name__})"
+            except ApiError as exc:
+                if not reconnect or exc.status not in RETRY_STATUSES:
+                    raise
+                why = f"the API answered {exc.status}"
+            pause = BACKOFF_S[min(failures, len(BACKOFF_S) - 1)]
+            failures += 1
+            if on_wait is not None:
+                on_wait(why, pause)
+            time.sleep(pause)
+
+    def retrying(self, call: Callable[[], Any],
+                 on_wait: Callable[[str, float], None] | None = None) -> Any:
+        """``call()`` retried like :meth:`events` while the API is unreachable or
+        restarting."""
+        failures = 0
+        while True:
+            try:
+                return call()
+            except httpx.TransportError as exc:
+                why = f"connection lost ({type(exc).__name__})"
+            except ApiError as exc:
+                if exc.status not in RETRY_STATUSES:
+                    raise
+                why = f"the API answered {exc.status}"
+            pause = BACKOFF_S[min(failures, len(BACKOFF_S) - 1)]
+            failures += 1
+            if on_wait is not None:
+                on_wait(why, pause)
+            time.sleep(pause)
 
 
 def read_events(resp: httpx.Response) -> Iterator[tuple[str, dict, str | None]]:

@@ -15,6 +15,7 @@ import signal
 import threading
 import traceback
 import uuid
+from collections.abc import Callable
 
 from service.core.config import Settings
 from service.core.queue import enqueue
@@ -80,6 +81,33 @@ class Heartbeat(threading.Thread):
         self.join(timeout=10)
 
 
+class EngineWarnings(logging.Handler):
+    """While in its ``with`` block, collects the engine's warnings (``vae_engine`` loggers,
+    e.g. a Bernoulli likelihood on non-binary data) and stores each new one with the job,
+    so ``status`` and ``--watch`` show them, not only the worker's log."""
+
+    def __init__(self, store: Callable[[list[str]], None]):
+        super().__init__(level=logging.WARNING)
+        self.store, self.seen = store, []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        msg = record.getMessage()
+        if msg in self.seen:
+            return
+        self.seen.append(msg)
+        try:
+            self.store(list(self.seen))
+        except Exception:  # noqa: BLE001 - a warning must never stop the training
+            log.exception("could not store an engine warning")
+
+    def __enter__(self) -> EngineWarnings:
+        logging.getLogger("vae_engine").addHandler(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        logging.getLogger("vae_engine").removeHandler(self)
+
+
 def run_job(job_id: str, settings: Settings, worker: str = "worker") -> str:
     if SHUTTING_DOWN:
         # this worker got SIGTERM while a message was prefetched: hand it back untouched
@@ -106,11 +134,14 @@ def run_job(job_id: str, settings: Settings, worker: str = "worker") -> str:
     resume_from = latest_checkpoint(engine, settings.artifacts, jid)
     hb = Heartbeat(settings, jid, lease, sink)
     hb.start()
+    warnings = EngineWarnings(lambda ws: jobs_db.record_progress_now(
+        engine, jid, lease, warnings=ws))
     global CURRENT
     CURRENT = hb
     previous = _install_sigterm()
     try:
-        outcome, values = _train(spec_dict, device, sink, artifacts, resume_from, hb)
+        with warnings:
+            outcome, values = _train(spec_dict, device, sink, artifacts, resume_from, hb)
     finally:
         CURRENT = None
         if previous is not None:

@@ -43,7 +43,13 @@ class Progress(BaseModel):
     total_steps: int | None
     fraction: float | None
     resume_step: int | None = Field(description="Where the current attempt resumed from.")
-    eta_seconds: float | None
+    eta_seconds: float | None = Field(
+        description="Seconds left: the measured step time over the steps left plus the "
+                    "measured evaluation time over the evaluations left; null while queued "
+                    "or before a step time is measured.")
+    eta_includes_evals: bool | None = Field(
+        default=None, description="False while no evaluation has been timed yet (the ETA "
+                                  "then counts the steps only).")
 
 
 class MetricPoint(BaseModel):
@@ -80,6 +86,8 @@ class JobDetail(JobSummary):
     worker: str | None
     latest_metrics: dict[str, MetricPoint]
     summary: dict[str, Any] | None
+    warnings: list[str] = Field(default_factory=list,
+                                description="The engine's warnings about this job's run.")
 
 
 class JobList(BaseModel):
@@ -123,16 +131,15 @@ def progress_of(job: Job, now: datetime | None = None) -> Progress:
     now = now or datetime.now(UTC)
     total, step = job.total_steps, job.step or 0
     fraction = min(1.0, step / total) if total else None
-    eta = None
-    started, resumed = aware(job.attempt_started_at), job.resume_step or 0
-    if job.status == "running" and total and started and step > resumed:
-        elapsed = (now - started).total_seconds()
-        if elapsed > 0:
-            eta = max(0.0, (total - step) * elapsed / (step - resumed))
+    eta, with_evals = None, None
+    timing = job.timing or {}
+    if job.status == "running" and timing.get("finish_at") is not None:
+        eta = max(0.0, timing["finish_at"] - now.timestamp())
+        with_evals = bool(timing.get("eval_measured"))
     elif job.status == "succeeded":
         eta = 0.0
     return Progress(step=step, total_steps=total, fraction=fraction, resume_step=job.resume_step,
-                    eta_seconds=eta)
+                    eta_seconds=eta, eta_includes_evals=with_evals)
 
 
 def _common(job: Job) -> dict[str, Any]:
@@ -155,7 +162,7 @@ def job_detail(job: Job) -> JobDetail:
     return JobDetail(
         **_common(job), spec=job.spec, heartbeat_at=aware(job.heartbeat_at), worker=job.worker,
         latest_metrics={k: MetricPoint(**v) for k, v in (job.latest_metrics or {}).items()},
-        summary=job.summary,
+        summary=job.summary, warnings=job.warnings or [],
     )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 
-from service.cli import jobs, results, server, sweeps
+from service.cli import jobs, results, server, sweeps, watch
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,6 +37,7 @@ def add_service_parsers(sub: argparse._SubParsersAction) -> None:
     results.add_rd(sub)
     results.add_download(sub)
     jobs.add_status_and_cancel(sub)
+    watch.add_watch(sub)
 
 
 def main(argv: list[str] | None = None) -> int:

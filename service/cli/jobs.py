@@ -1,16 +1,13 @@
-"""The job commands: ``submit`` (and ``--watch``: a live progress bar from the job's event
-stream), ``jobs``, ``status`` and ``cancel``."""
+"""The job commands: ``submit`` (``--watch`` follows it: :mod:`.watch`), ``jobs``,
+``status`` and ``cancel``."""
 
 from __future__ import annotations
 
 import argparse
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from service.cli.common import client_args, make_client, read_file
-
-if TYPE_CHECKING:
-    from service.client import Client
 
 
 def add_submit(sub: argparse._SubParsersAction) -> None:
@@ -61,44 +58,28 @@ def _submit(args: argparse.Namespace) -> int:
     print(f"submitted {job['id']} ({job['name']}, queue {job['queue']})", flush=True)
     if not args.watch:
         return 0
+    from service.cli.watch import watch
+
     final = watch(client, job["id"])
     return 0 if final["status"] == "succeeded" else 1
 
 
-def watch(client: Client, job_id: str) -> dict[str, Any]:
-    """Follow a job's events with a progress bar until it ends; print and return its final
-    state."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-    latest: dict[str, float | None] = {}
-    with Progress(TextColumn("{task.description}"), BarColumn(),
-                  TextColumn("{task.completed}/{task.total} steps"), TimeRemainingColumn(),
-                  TextColumn("{task.fields[loss]}")) as bar:
-        task = bar.add_task("queued", total=None, loss="")
-        for event, data, _eid in client.events(job_id):
-            if event == "status":
-                prog = data["progress"]
-                bar.update(task, description=data["status"], completed=prog["step"],
-                           total=prog["total_steps"])
-            elif event == "metrics":
-                for p in data["points"]:
-                    latest[p["key"]] = p["value"]
-                step = max(p["step"] for p in data["points"])
-                loss = latest.get("loss")
-                bar.update(task, completed=step,
-                           loss=f"loss {loss:.4g}" if isinstance(loss, float) else "")
-            elif event == "end":
-                bar.update(task, description=data["status"])
-    final = client.job(job_id)
-    print(summary_text(final))
-    return final
-
-
 def summary_text(job: dict[str, Any]) -> str:
-    lines = [f"job {job['id']}: {job['status']} at step {job['progress']['step']}"
-             f"/{job['progress']['total_steps']} (attempts {job['attempts']})"]
+    from service.cli.watch import duration
+
+    p = job["progress"]
+    where = f"step {p['step']}/{p['total_steps']}" if p["total_steps"] else "waiting"
+    lines = [f"job {job['id']}: {job['status']} at {where} (attempts {job['attempts']})"]
+    if job["status"] == "running":
+        eta = duration(p.get("eta_seconds"))
+        note = "" if p.get("eta_includes_evals") is not False else \
+            " (steps only: no evaluation timed yet)"
+        lines.append(f"  ETA {eta}{note}" if p.get("eta_seconds") is not None else
+                     "  ETA - (measuring the step time)")
     if job.get("error"):
         lines.append(f"  error: {job['error']}")
+    for w in job.get("warnings") or []:
+        lines.append(f"  warning: {w}")
     summary = job.get("summary") or {}
     for key in ("elbo", "iwae", "rate", "distortion", "bits_per_dim", "active_units",
                 "mutual_information"):

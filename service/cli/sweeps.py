@@ -1,15 +1,12 @@
-"""``vaelab sweep``: submit a sweep file (``{name, base, grid | overrides}``) and, with
-``--watch``, follow its jobs until every one has ended."""
+"""``vaelab sweep``: submit a sweep file (``{name, base, grid | overrides}``), following it
+with ``--watch`` (:mod:`.watch`); ``vaelab sweeps``: list sweeps, show or cancel one."""
 
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from service.cli.common import client_args, make_client, read_file
-
-if TYPE_CHECKING:
-    from service.client import Client
 
 
 def add_sweep(sub: argparse._SubParsersAction) -> None:
@@ -123,28 +120,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         print(f"sweep {sw['id']} ({sw['name']}): {len(sw['jobs'])} jobs", flush=True)
         if not a.watch:
             return 0
+        from service.cli.watch import watch_sweep
+
         return 0 if watch_sweep(client, sw["id"])["status"] == "finished" else 1
 
     return run(args)
-
-
-def watch_sweep(client: Client, sweep_id: str, poll_s: float = 2.0) -> dict[str, Any]:
-    """Poll the sweep into a progress bar until all its jobs have ended; print and return it.
-    (Polled, not streamed: the API streams events per job, and a sweep may have hundreds.)"""
-    import time
-
-    from rich.progress import BarColumn, Progress, TextColumn
-
-    with Progress(TextColumn("{task.description}"), BarColumn(),
-                  TextColumn("{task.fields[counts]}")) as bar:
-        task = bar.add_task("sweep", total=1.0, counts="")
-        while True:
-            sw = client.sweep(sweep_id)
-            p = sw["progress"]
-            counts = ", ".join(f"{n} {s}" for s, n in p["counts"].items() if n)
-            bar.update(task, completed=p["fraction"], description=sw["status"], counts=counts)
-            if p["finished"] == p["total"]:
-                break
-            time.sleep(poll_s)
-    print(f"sweep {sw['id']}: {sw['status']} ({counts})")
-    return sw

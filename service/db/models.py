@@ -78,6 +78,9 @@ class Job(Base):
     )
     sweep_index: Mapped[int | None] = mapped_column(Integer)
     sweep_params: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # migration 0004: the worker's measured timing (worker/eta.py) and the engine's warnings
+    timing: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    warnings: Mapped[list[str] | None] = mapped_column(JSON)
 
     tag_rows: Mapped[list[JobTag]] = relationship(
         back_populates="job", cascade="all, delete-orphan", lazy="selectin"
