@@ -72,6 +72,14 @@ class Client:
     def job(self, job_id: str) -> dict:
         return self._json(self.http.get(f"/api/v1/jobs/{job_id}"))
 
+    def delete_job(self, job_id: str) -> None:
+        resp = self.http.delete(f"/api/v1/jobs/{job_id}")
+        if resp.status_code >= 400:
+            self._json(resp)
+
+    def storage(self) -> dict:
+        return self._json(self.http.get("/api/v1/storage"))
+
     def cancel(self, job_id: str) -> dict:
         return self._json(self.http.post(f"/api/v1/jobs/{job_id}/cancel"))
 

@@ -26,6 +26,7 @@ from service.api.routes import (
     rate_distortion,
     samples,
     schemes,
+    storage,
     sweeps,
 )
 from service.core.config import Settings, get_settings
@@ -74,6 +75,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.enqueue = enqueue
     app.add_exception_handler(RequestValidationError, validation_handler)
     for module in (jobs, metrics, events, rate_distortion, artifacts, checkpoints, samples,
-                   sweeps, compare, schemes, health):
+                   sweeps, compare, schemes, storage, health):
         app.include_router(module.router)
     return app

@@ -19,6 +19,7 @@ from collections.abc import Callable
 
 from service.core.config import Settings
 from service.core.queue import enqueue
+from service.core.retention import keep_last
 from service.db import jobs as jobs_db
 from service.db.artifacts import latest_checkpoint
 from service.db.session import DatabaseError, get_engine, session_scope
@@ -130,7 +131,8 @@ def run_job(job_id: str, settings: Settings, worker: str = "worker") -> str:
     sink = SqlMetricSink(
         engine, jid, lease, settings.metric_batch_points, settings.metric_batch_seconds
     )
-    artifacts = SqlArtifacts(engine, settings.artifacts, jid)
+    artifacts = SqlArtifacts(engine, settings.artifacts, jid,
+                             keep_last(spec_dict, settings.checkpoint_keep_last))
     resume_from = latest_checkpoint(engine, settings.artifacts, jid)
     hb = Heartbeat(settings, jid, lease, sink)
     hb.start()

@@ -88,6 +88,9 @@ class JobDetail(JobSummary):
     summary: dict[str, Any] | None
     warnings: list[str] = Field(default_factory=list,
                                 description="The engine's warnings about this job's run.")
+    storage_bytes: int | None = Field(default=None,
+                                      description="Bytes of the files (checkpoints, images) "
+                                                  "the job holds.")
 
 
 class JobList(BaseModel):
@@ -158,8 +161,8 @@ def job_summary(job: Job) -> JobSummary:
     return JobSummary(**_common(job))
 
 
-def job_detail(job: Job) -> JobDetail:
-    return JobDetail(
+def job_detail(job: Job, storage_bytes: int | None = None) -> JobDetail:
+    return JobDetail(storage_bytes=storage_bytes,
         **_common(job), spec=job.spec, heartbeat_at=aware(job.heartbeat_at), worker=job.worker,
         latest_metrics={k: MetricPoint(**v) for k, v in (job.latest_metrics or {}).items()},
         summary=job.summary, warnings=job.warnings or [],
@@ -326,3 +329,14 @@ class CompareOut(BaseModel):
     steps: list[int] = Field(description="The union of the steps of every series.")
     series: dict[str, dict[str, list[float | None]]] = Field(
         description="job id -> key -> values aligned with steps (null where absent).")
+
+
+class OwnerStorage(BaseModel):
+    owner: str
+    jobs: int = Field(description="Jobs of this owner that hold files.")
+    bytes: int
+
+
+class StorageOut(BaseModel):
+    total_bytes: int
+    owners: list[OwnerStorage]

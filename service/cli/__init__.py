@@ -38,6 +38,7 @@ def add_service_parsers(sub: argparse._SubParsersAction) -> None:
     results.add_download(sub)
     jobs.add_status_and_cancel(sub)
     watch.add_watch(sub)
+    jobs.add_rm(sub)
 
 
 def main(argv: list[str] | None = None) -> int:

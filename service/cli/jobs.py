@@ -80,6 +80,8 @@ def summary_text(job: dict[str, Any]) -> str:
         lines.append(f"  error: {job['error']}")
     for w in job.get("warnings") or []:
         lines.append(f"  warning: {w}")
+    if job.get("storage_bytes"):
+        lines.append(f"  files: {size_text(job['storage_bytes'])}")
     summary = job.get("summary") or {}
     for key in ("elbo", "iwae", "rate", "distortion", "bits_per_dim", "active_units",
                 "mutual_information"):
@@ -116,6 +118,32 @@ def params_text(params: dict[str, Any] | None) -> str:
     names = [k if last.count(k.rsplit(".", 1)[-1]) > 1 else k.rsplit(".", 1)[-1]
              for k in params]
     return " ".join(f"{n}={v}" for n, v in zip(names, params.values(), strict=True))
+
+
+def add_rm(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("rm", help="Delete finished jobs with their metrics and files.")
+    p.add_argument("ids", nargs="+", metavar="id",
+                   help="Job ids or unique prefixes of 6+ characters.")
+    client_args(p)
+    p.set_defaults(func=cmd_rm)
+
+
+def cmd_rm(args: argparse.Namespace) -> int:
+    client = make_client(args)
+    for text in args.ids:
+        job = client.job(text)  # the whole id, and a clear error for a bad prefix
+        client.delete_job(job["id"])
+        print(f"deleted job {job['id']} ({job['name']}, {job['status']}, "
+              f"{size_text(job.get('storage_bytes') or 0)} freed)")
+    return 0
+
+
+def size_text(n: int) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n} B"
 
 
 def cmd_status(args: argparse.Namespace) -> int:

@@ -68,6 +68,10 @@ class Settings(BaseSettings):
     )
     metric_batch_points: int = Field(default=1000, ge=1)
     metric_batch_seconds: float = Field(default=2.0, gt=0)
+    checkpoint_keep_last: int = Field(
+        default=3, ge=0,
+        description="Checkpoints a job keeps: the last N plus the best-ELBO and the final one "
+                    "(0 keeps every one). A spec's train.keep_checkpoints overrides it.")
     cancel_poll_s: float = Field(
         default=1.0, gt=0, description="How often a worker reads the cancel flag."
     )

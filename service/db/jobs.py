@@ -21,7 +21,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, select, update
+from sqlalchemy import Connection, Engine, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from service.core.config import Settings
@@ -116,6 +116,17 @@ def request_cancel(session: Session, job_id: uuid.UUID) -> Job | None:
     session.flush()
     session.expire_all()
     return session.get(Job, job_id)
+
+
+def delete_finished(session: Session, job_id: uuid.UUID) -> bool:
+    """Delete a job row (and its tags) if it has finished; False if it is queued or running
+    (or gone). One conditional DELETE: a job claimed meanwhile is not deleted."""
+    res = session.execute(delete(Job).where(Job.id == job_id, Job.status.in_(TERMINAL)),
+                          execution_options={"synchronize_session": False})
+    if res.rowcount != 1:
+        return False
+    session.execute(delete(JobTag).where(JobTag.job_id == job_id))
+    return True
 
 
 # ------------------------------------------------------------------ an attempt

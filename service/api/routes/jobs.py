@@ -13,6 +13,7 @@ from service.api.schemas import JobCreate, JobDetail, JobList, job_detail, job_s
 from service.core import jobs as jobops
 from service.core.datasets import UnsafeUserFile
 from service.db import jobs as jobs_db
+from service.db.artifacts import job_bytes
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
 
@@ -58,8 +59,18 @@ def list_jobs(
 
 
 @router.get("/{job_id}", response_model=JobDetail)
-def get_job(job: JobDep) -> JobDetail:
-    return job_detail(job)
+def get_job(job: JobDep, session: SessionDep) -> JobDetail:
+    return job_detail(job, storage_bytes=job_bytes(session, job.id))
+
+
+@router.delete("/{job_id}", status_code=status.HTTP_204_NO_CONTENT,
+               responses={409: {"description": "The job is queued or running."}})
+def delete_job(job: JobDep, session: SessionDep, settings: SettingsDep) -> None:
+    """A finished job with its metrics, evaluations and files."""
+    try:
+        jobops.delete(session, settings, job)
+    except jobops.JobActive as exc:
+        raise HTTPException(409, str(exc)) from None
 
 
 @router.post("/{job_id}/cancel", response_model=JobDetail,
