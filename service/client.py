@@ -77,6 +77,26 @@ class Client:
         if resp.status_code >= 400:
             self._json(resp)
 
+    def upload_dataset(self, path: str, name: str) -> dict:
+        """Stream a local ``.npz`` to ``POST /api/v1/datasets``."""
+        with open(path, "rb") as fh:
+            return self._json(self.http.post(
+                "/api/v1/datasets", params={"name": name}, content=fh,
+                headers={"Content-Type": "application/octet-stream"},
+                timeout=httpx.Timeout(30.0, write=600.0, read=600.0)))
+
+    def datasets(self, **filters: Any) -> dict:
+        params = {k: v for k, v in filters.items() if v is not None}
+        return self._json(self.http.get("/api/v1/datasets", params=params))
+
+    def dataset(self, ref: str) -> dict:
+        return self._json(self.http.get(f"/api/v1/datasets/{ref}"))
+
+    def delete_dataset(self, ref: str) -> None:
+        resp = self.http.delete(f"/api/v1/datasets/{ref}")
+        if resp.status_code >= 400:
+            self._json(resp)
+
     def storage(self) -> dict:
         return self._json(self.http.get("/api/v1/storage"))
 

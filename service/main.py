@@ -19,6 +19,7 @@ from service.api.routes import (
     artifacts,
     checkpoints,
     compare,
+    datasets,
     events,
     health,
     jobs,
@@ -75,6 +76,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.enqueue = enqueue
     app.add_exception_handler(RequestValidationError, validation_handler)
     for module in (jobs, metrics, events, rate_distortion, artifacts, checkpoints, samples,
-                   sweeps, compare, schemes, storage, health):
+                   sweeps, compare, schemes, storage, datasets, health):
         app.include_router(module.router)
     return app

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 
-from service.cli import jobs, results, server, sweeps, watch
+from service.cli import datasets, jobs, results, server, sweeps, watch
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,6 +39,7 @@ def add_service_parsers(sub: argparse._SubParsersAction) -> None:
     jobs.add_status_and_cancel(sub)
     watch.add_watch(sub)
     jobs.add_rm(sub)
+    datasets.add_datasets(sub)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -37,6 +37,8 @@ class Settings(BaseSettings):
         description="The only place a spec's npz dataset may be read from; default "
                     "<data_dir>/datasets",
     )
+    dataset_max_bytes: int = Field(
+        default=2 * 1024**3, ge=1, description="The largest .npz POST /api/v1/datasets takes.")
     api_url: str = Field(
         default="http://127.0.0.1:8000", description="Where the CLI client finds the API."
     )

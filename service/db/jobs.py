@@ -71,6 +71,15 @@ def list_jobs(
     return list(rows), total
 
 
+def jobs_reading(session: Session, path: str) -> dict[str, int]:
+    """How many jobs, per status, read the dataset file at ``path`` (the resolved absolute
+    path a spec's npz dataset holds after submission)."""
+    rows = session.execute(
+        select(Job.status, func.count()).where(
+            Job.spec["dataset"]["path"].as_string() == path).group_by(Job.status))
+    return {status: int(n) for status, n in rows}
+
+
 def sweep_jobs(session: Session, sweep_id: uuid.UUID) -> list[Job]:
     """The jobs of a sweep, in point order."""
     return list(session.scalars(

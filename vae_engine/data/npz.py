@@ -110,11 +110,37 @@ def _to_factors(y: np.ndarray, key: str, n: int) -> np.ndarray:
     return y
 
 
+def check_npz(path: str | Path) -> dict[str, Any]:
+    """Validate a user ``.npz`` exactly as training will read it, with numpy only (no
+    torch: the API calls it on an upload). Returns what it holds: ``shape`` (C, H, W),
+    ``dtype`` (as stored), ``train_examples``, ``test_examples``, ``factors`` (names).
+    Raises :class:`DataError`."""
+    arrays = _load_arrays(Path(path))
+    return {"shape": list(arrays["x_train"].shape[1:]), "dtype": arrays["dtype"],
+            "train_examples": int(arrays["x_train"].shape[0]),
+            "test_examples": int(arrays["x_test"].shape[0]), "factors": arrays["names"]}
+
+
 def read_npz(path: str | Path) -> DataBundle:
     """Load and validate a user ``.npz``; see the module docstring for the format."""
     import torch  # not at module level: the spec imports this module
 
     p = Path(path)
+    a = _load_arrays(p)
+    logger.info("loaded %s: train %s, test %s", p, a["x_train"].shape, a["x_test"].shape)
+    f_train, f_test = a["f_train"], a["f_test"]
+    return DataBundle(
+        name="npz",
+        x_train=torch.from_numpy(a["x_train"]),
+        x_test=torch.from_numpy(a["x_test"]),
+        factors_train=None if f_train is None else torch.from_numpy(f_train),
+        factors_test=None if f_test is None else torch.from_numpy(f_test),
+        factor_names=a["names"],
+    )
+
+
+def _load_arrays(p: Path) -> dict[str, Any]:
+    """Every check of the format; the validated arrays (float32) and the stored dtype."""
     if not p.is_file():
         raise DataError(f"npz file not found: {p}")
     if not zipfile.is_zipfile(p):
@@ -126,6 +152,8 @@ def read_npz(path: str | Path) -> DataBundle:
         npz = np.load(p, allow_pickle=False)
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise DataError(f"{p} cannot be opened as an .npz archive: {exc}") from None
+    if not isinstance(npz, np.lib.npyio.NpzFile):
+        raise DataError(f"{p} holds a single array, not an .npz archive of named arrays")
     with npz:
         keys = list(npz.files)
         missing = [k for k in ("x_train", "x_test") if k not in keys]
@@ -135,6 +163,7 @@ def read_npz(path: str | Path) -> DataBundle:
         raw = {k: _read_array(npz, k, p) for k in ("x_train", "x_test", "y_train", "y_test")
                if k in keys}
 
+    dtype = str(raw["x_train"].dtype)
     x_train = _to_images(raw["x_train"], "x_train")  # (N_train, C, H, W)
     x_test = _to_images(raw["x_test"], "x_test")  # (N_test, C, H, W)
     if x_train.shape[1:] != x_test.shape[1:]:
@@ -160,16 +189,8 @@ def read_npz(path: str | Path) -> DataBundle:
                 f"y_train has {f_train.shape[1]} columns but y_test has {f_test.shape[1]}"
             )
         names = ["y"] if f_train.shape[1] == 1 else [f"y{i}" for i in range(f_train.shape[1])]
-
-    logger.info("loaded %s: train %s, test %s", p, x_train.shape, x_test.shape)
-    return DataBundle(
-        name="npz",
-        x_train=torch.from_numpy(x_train),
-        x_test=torch.from_numpy(x_test),
-        factors_train=None if f_train is None else torch.from_numpy(f_train),
-        factors_test=None if f_test is None else torch.from_numpy(f_test),
-        factor_names=names,
-    )
+    return {"x_train": x_train, "x_test": x_test, "f_train": f_train, "f_test": f_test,
+            "names": names, "dtype": dtype}
 
 
 class NpzData(DatasetConfig):

@@ -12,6 +12,7 @@ from service.api.errors import spec_error_list
 from service.api.schemas import JobCreate, JobDetail, JobList, job_detail, job_summary
 from service.core import jobs as jobops
 from service.core.datasets import UnsafeUserFile
+from service.core.uploads import name_uploaded
 from service.db import jobs as jobs_db
 from service.db.artifacts import job_bytes
 
@@ -29,7 +30,7 @@ def submit_job(
     from vae_engine.errors import SpecError
 
     try:
-        spec = jobops.resolve_spec(body.spec, settings)
+        spec = jobops.resolve_spec(name_uploaded(session, settings, body.spec), settings)
     except SpecError as exc:
         raise HTTPException(422, spec_error_list(exc)) from None
     except UnsafeUserFile as exc:
