@@ -80,6 +80,27 @@ def jobs_reading(session: Session, path: str) -> dict[str, int]:
     return {status: int(n) for status, n in rows}
 
 
+def counts_by_status_and_queue(session: Session) -> list[tuple[str, str, int]]:
+    """(status, queue, jobs) for every pair that has jobs (Prometheus)."""
+    rows = session.execute(select(Job.status, Job.queue, func.count())
+                           .group_by(Job.status, Job.queue))
+    return [(s, q, int(n)) for s, q, n in rows]
+
+
+def running_by_worker(session: Session) -> list[tuple[str, int]]:
+    rows = session.execute(select(Job.worker, func.count()).where(Job.status == "running")
+                           .group_by(Job.worker))
+    return [(w or "unknown", int(n)) for w, n in rows]
+
+
+def lifetimes(session: Session) -> list[tuple[datetime, datetime | None, datetime | None]]:
+    """(created, started, finished) of every job that has started (Prometheus' waiting and
+    run time histograms)."""
+    return [tuple(r) for r in session.execute(
+        select(Job.created_at, Job.started_at, Job.finished_at)
+        .where(Job.started_at.is_not(None)))]
+
+
 def sweep_jobs(session: Session, sweep_id: uuid.UUID) -> list[Job]:
     """The jobs of a sweep, in point order."""
     return list(session.scalars(
