@@ -43,7 +43,7 @@ def cmd_rd(args: argparse.Namespace) -> int:
         try:  # the id is a sweep's unless the API has no such sweep
             client.sweep(a.id)
         except ApiError as exc:
-            if exc.status != 404:
+            if exc.status not in (404, 422):  # no such sweep: a job's id (or prefix), then
                 raise
             return _job_rd(client, a)
         return _sweep_rd(client, a)

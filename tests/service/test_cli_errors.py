@@ -54,6 +54,11 @@ def test_bad_files_are_one_line_naming_the_file(capsys, files, kind, cause) -> N
         assert code == 2 and str(files[kind]) in line and cause in line, (argv, line)
 
 
+def test_uploading_a_missing_dataset_file_names_it(capsys, files) -> None:  # noqa: ANN001
+    code, line = _run(capsys, "datasets", "upload", str(files["missing"]), "--url", DEAD)
+    assert code == 2 and str(files["missing"]) in line and "no such file" in line
+
+
 def test_a_sweep_whose_base_file_is_bad_names_that_file(capsys, files) -> None:  # noqa: ANN001
     files["good"].write_bytes(b"\x00\x01binary")
     code, line = _run(capsys, "sweep", str(files["sweep"]), "--url", DEAD)
@@ -91,3 +96,19 @@ def _commands() -> set[str]:
 
     sub = next(a for a in build_parser()._actions if a.dest == "command")
     return set(sub.choices)
+
+
+def test_every_option_of_every_command_has_help() -> None:
+    import argparse
+
+    from service.cli import build_parser
+
+    def walk(parser: argparse.ArgumentParser, name: str):  # noqa: ANN202
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for sub_name, sub in action.choices.items():
+                    yield from walk(sub, f"{name} {sub_name}")
+            elif not isinstance(action, argparse._HelpAction) and not action.help:
+                yield f"{name} {'/'.join(action.option_strings) or action.dest}"
+
+    assert list(walk(build_parser(), "vaelab")) == []
