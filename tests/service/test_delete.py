@@ -79,6 +79,8 @@ def test_delete_removes_rows_metrics_and_files(client) -> None:  # noqa: ANN001
     assert client.get(f"/api/v1/jobs/{jid}").status_code == 404
     assert client.delete(f"/api/v1/jobs/{jid}").status_code == 404
     assert _rows(client.backend.db_url, keep)["jobs"] == 1  # nothing else touched
+    # cancelled, so a worker started later on these queues does not train it
+    assert client.post(f"/api/v1/jobs/{keep}/cancel").status_code == 200
 
 
 def test_delete_is_refused_while_queued_or_running(client) -> None:  # noqa: ANN001

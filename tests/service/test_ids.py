@@ -64,3 +64,5 @@ def test_sweep_prefixes(client) -> None:  # noqa: ANN001
     assert got.status_code == 200 and got.json()["id"] == sid
     assert client.get(f"/api/v1/sweeps/{sid[:6]}/rate-distortion").status_code == 200
     assert client.get("/api/v1/sweeps/12345").status_code == 422
+    # cancelled, so a worker started later on these queues does not train its job
+    assert client.post(f"/api/v1/sweeps/{sid[:8]}/cancel").status_code == 200
