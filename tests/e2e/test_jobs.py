@@ -173,13 +173,17 @@ def test_watch_reattaches_and_survives_an_api_restart(stack: Stack, tmp_path) ->
         [sys.executable, "-m", "service.cli", "watch", jid[:8], "--url", url], cwd=ROOT,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        wait_for(lambda: stack.job(jid)["progress"]["step"] >= 5, 120, "training to start")
+        # the worker may first work through jobs other tests left queued
+        wait_for(lambda: stack.job(jid)["progress"]["step"] >= 5, 300, "training to start")
+        # the watcher is attached once the API has logged its event-stream request
+        wait_for(lambda: f"/api/v1/jobs/{jid}/events" in Path(api.log_path).read_text(),
+                 60, "the watcher to attach")
         running = stack.job(jid)
         assert running["progress"]["eta_seconds"] is not None
         Procs.kill(api)  # SIGKILL: the stream breaks mid-job
         time.sleep(2.0)
         api = start_api()
-        out, _ = watcher.communicate(timeout=240)
+        out, _ = watcher.communicate(timeout=400)
     finally:
         if watcher.poll() is None:
             watcher.kill()
