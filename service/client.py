@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import getpass
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -21,12 +21,18 @@ def default_user() -> str:
         return "anonymous"
 
 
+# pauses between reconnection attempts (then the last, forever); statuses worth a retry
+BACKOFF_S = (0.5, 1.0, 2.0, 4.0, 8.0, 10.0)
+RETRY_STATUSES = frozenset({502, 503, 504})
+
+
 class ApiError(RuntimeError):
     def __init__(self, status: int, detail: Any):
         self.status, self.detail = status, detail
         if isinstance(detail, list):
-            text = "\n".join(f"  {d.get('field')}: {d.get('message')}" for d in detail)
-            msg = f"HTTP {status}: invalid request\n{text}"
+            text = "; ".join(f"{d.get('field')}: {d.get('message')}" for d in detail
+                             if isinstance(d, dict))
+            msg = f"HTTP {status}: invalid request: {text}"
         else:
             msg = f"HTTP {status}: {detail}"
         super().__init__(msg)
@@ -44,10 +50,14 @@ class Client:
         if resp.status_code >= 400:
             try:
                 detail = resp.json().get("detail")
-            except ValueError:
-                detail = resp.text
+            except (ValueError, AttributeError):
+                detail = " ".join(resp.text.split())[:200] or resp.reason_phrase
             raise ApiError(resp.status_code, detail)
-        return resp.json()
+        try:
+            return resp.json()
+        except ValueError:
+            raise ApiError(resp.status_code, f"{resp.request.url} did not answer JSON "
+                           "(is --url a vaelab API?)") from None
 
     def submit(self, spec: dict, priority: int = 0, tags: list[str] | None = None,
                device: str = "auto") -> dict:
@@ -62,6 +72,34 @@ class Client:
     def job(self, job_id: str) -> dict:
         return self._json(self.http.get(f"/api/v1/jobs/{job_id}"))
 
+    def delete_job(self, job_id: str) -> None:
+        resp = self.http.delete(f"/api/v1/jobs/{job_id}")
+        if resp.status_code >= 400:
+            self._json(resp)
+
+    def upload_dataset(self, path: str, name: str) -> dict:
+        """Stream a local ``.npz`` to ``POST /api/v1/datasets``."""
+        with open(path, "rb") as fh:
+            return self._json(self.http.post(
+                "/api/v1/datasets", params={"name": name}, content=fh,
+                headers={"Content-Type": "application/octet-stream"},
+                timeout=httpx.Timeout(30.0, write=600.0, read=600.0)))
+
+    def datasets(self, **filters: Any) -> dict:
+        params = {k: v for k, v in filters.items() if v is not None}
+        return self._json(self.http.get("/api/v1/datasets", params=params))
+
+    def dataset(self, ref: str) -> dict:
+        return self._json(self.http.get(f"/api/v1/datasets/{ref}"))
+
+    def delete_dataset(self, ref: str) -> None:
+        resp = self.http.delete(f"/api/v1/datasets/{ref}")
+        if resp.status_code >= 400:
+            self._json(resp)
+
+    def storage(self) -> dict:
+        return self._json(self.http.get("/api/v1/storage"))
+
     def cancel(self, job_id: str) -> dict:
         return self._json(self.http.post(f"/api/v1/jobs/{job_id}/cancel"))
 
@@ -74,6 +112,13 @@ class Client:
 
     def sweep(self, sweep_id: str) -> dict:
         return self._json(self.http.get(f"/api/v1/sweeps/{sweep_id}"))
+
+    def sweeps(self, **filters: Any) -> dict:
+        params = {k: v for k, v in filters.items() if v is not None}
+        return self._json(self.http.get("/api/v1/sweeps", params=params))
+
+    def cancel_sweep(self, sweep_id: str) -> dict:
+        return self._json(self.http.post(f"/api/v1/sweeps/{sweep_id}/cancel"))
 
     def sweep_rd(self, sweep_id: str, fmt: str = "json") -> Any:
         resp = self.http.get(f"/api/v1/sweeps/{sweep_id}/rate-distortion",
@@ -102,9 +147,13 @@ class Client:
         return resp.content
 
     def events(self, job_id: str, last_event_id: str | None = None,
-               reconnect: bool = True) -> Iterator[tuple[str, dict, str | None]]:
-        """Yield ``(event, data, id)`` until the ``end`` event; reconnects with
-        ``Last-Event-ID`` after a dropped connection."""
+               reconnect: bool = True, on_wait: Callable[[str, float], None] | None = None,
+               ) -> Iterator[tuple[str, dict, str | None]]:
+        """Yield ``(event, data, id)`` until the ``end`` event. A dropped connection, an API
+        that is down or restarting (connection refused, 502/503/504) is retried with
+        ``Last-Event-ID`` after a growing pause (:data:`BACKOFF_S`), telling ``on_wait``
+        why and for how long; other HTTP errors raise :class:`ApiError`."""
+        failures = 0
         while True:
             headers = {"Accept": "text/event-stream"}
             if last_event_id:
@@ -116,15 +165,46 @@ class Client:
                         resp.read()
                         self._json(resp)
                     for event, data, eid in read_events(resp):
+                        failures = 0
                         if eid is not None:
                             last_event_id = eid
                         yield event, data, eid
                         if event == "end":
                             return
-            except (httpx.TransportError, httpx.RemoteProtocolError):
+                    why = "the API closed the stream"
+            except httpx.TransportError as exc:
                 if not reconnect:
                     raise
-                time.sleep(1.0)
+                why = f"connection lost ({type(exc).__name__})"
+            except ApiError as exc:
+                if not reconnect or exc.status not in RETRY_STATUSES:
+                    raise
+                why = f"the API answered {exc.status}"
+            pause = BACKOFF_S[min(failures, len(BACKOFF_S) - 1)]
+            failures += 1
+            if on_wait is not None:
+                on_wait(why, pause)
+            time.sleep(pause)
+
+    def retrying(self, call: Callable[[], Any],
+                 on_wait: Callable[[str, float], None] | None = None) -> Any:
+        """``call()`` retried like :meth:`events` while the API is unreachable or
+        restarting."""
+        failures = 0
+        while True:
+            try:
+                return call()
+            except httpx.TransportError as exc:
+                why = f"connection lost ({type(exc).__name__})"
+            except ApiError as exc:
+                if exc.status not in RETRY_STATUSES:
+                    raise
+                why = f"the API answered {exc.status}"
+            pause = BACKOFF_S[min(failures, len(BACKOFF_S) - 1)]
+            failures += 1
+            if on_wait is not None:
+                on_wait(why, pause)
+            time.sleep(pause)
 
 
 def read_events(resp: httpx.Response) -> Iterator[tuple[str, dict, str | None]]:

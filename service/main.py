@@ -19,13 +19,16 @@ from service.api.routes import (
     artifacts,
     checkpoints,
     compare,
+    datasets,
     events,
     health,
     jobs,
     metrics,
+    prometheus,
     rate_distortion,
     samples,
     schemes,
+    storage,
     sweeps,
 )
 from service.core.config import Settings, get_settings
@@ -40,6 +43,16 @@ Submit a TrainSpec to `POST /api/v1/jobs`, follow it on `GET /api/v1/jobs/{id}/e
 (Server-Sent Events), read its metrics from `GET /api/v1/jobs/{id}/metrics`.
 Identify yourself with the `X-Vaelab-User` header (no authentication; default `anonymous`).
 """
+
+
+def _measure_latency(app: FastAPI, settings: Settings) -> None:
+    """Every request's latency into ``vaelab_api_request_seconds`` (a plain ASGI middleware:
+    it leaves streamed responses alone), labelled by its route template
+    (``/api/v1/jobs/{job_id}``), not its path, so ids do not multiply series."""
+    from service.core.prometheus import LatencyMiddleware, make_registry
+
+    app.state.prometheus, latency = make_registry(settings.db_url)
+    app.add_middleware(LatencyMiddleware, latency=latency)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -73,7 +86,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.state.enqueue = enqueue
     app.add_exception_handler(RequestValidationError, validation_handler)
+    _measure_latency(app, settings)
     for module in (jobs, metrics, events, rate_distortion, artifacts, checkpoints, samples,
-                   sweeps, compare, schemes, health):
+                   sweeps, compare, schemes, storage, datasets, health, prometheus):
         app.include_router(module.router)
     return app

@@ -42,34 +42,33 @@ def _latest_checkpoint(out: Path) -> str | None:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    from vae_engine.clierrors import run_guarded
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    return run_guarded("vaelab train", lambda: _run_train(args))
+
+
+def _run_train(args: argparse.Namespace) -> int:
     from vae_engine.errors import VaelabError
     from vae_engine.spec import load_spec, parse_spec
 
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        spec = load_spec(args.spec)
-        if args.max_steps is not None:
-            if args.max_steps < 1:
-                raise VaelabError("--max-steps must be a positive integer")
-            data = spec.model_dump(mode="json")
-            data["train"]["max_steps"] = args.max_steps
-            spec = parse_spec(data)
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        resume = args.resume
-        if resume == "latest":
-            resume = _latest_checkpoint(out)
-            if resume is None:
-                raise VaelabError(f"--resume latest: no checkpoint in {out / 'checkpoints'}")
-        elif resume and not Path(resume).is_file():
-            raise VaelabError(f"--resume: no such checkpoint file {resume}")
-        return _train(spec, out, resume, args.device, args.quiet)
-    except VaelabError as exc:
-        print(f"vaelab train: error: {exc}", file=sys.stderr)
-        return EXIT_USER_ERROR
-    except OSError as exc:
-        print(f"vaelab train: error: {exc}", file=sys.stderr)
-        return EXIT_USER_ERROR
+    spec = load_spec(args.spec)
+    if args.max_steps is not None:
+        if args.max_steps < 1:
+            raise VaelabError("--max-steps must be a positive integer")
+        data = spec.model_dump(mode="json")
+        data["train"]["max_steps"] = args.max_steps
+        spec = parse_spec(data)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    resume = args.resume
+    if resume == "latest":
+        resume = _latest_checkpoint(out)
+        if resume is None:
+            raise VaelabError(f"--resume latest: no checkpoint in {out / 'checkpoints'}")
+    elif resume and not Path(resume).is_file():
+        raise VaelabError(f"--resume: no such checkpoint file {resume}")
+    return _train(spec, out, resume, args.device, args.quiet)
 
 
 def _train(spec: Any, out: Path, resume: str | None, device: str | None, quiet: bool) -> int:

@@ -27,6 +27,10 @@ class MetricSink:
     def start(self, total_steps: int, start_step: int) -> None:  # noqa: B027
         pass
 
+    def plan(self, eval_steps: list[int]) -> None:  # noqa: B027
+        """Called once after ``start``: the steps after which an evaluation will run (the
+        last is ``total_steps``), so a sink can forecast the time left."""
+
     def log(self, step: int, metrics: dict[str, float]) -> None:  # noqa: B027
         pass
 

@@ -303,6 +303,15 @@ def write_checkpoint(
 # --------------------------------------------------------------------------- the loop
 
 
+def eval_steps(run: Run, after: int) -> list[int]:
+    """The steps after ``after`` at which the loop evaluates: every ``eval_every_epochs``
+    epoch boundary before the end, and the end."""
+    every, spe, total = run.spec.train.eval_every_epochs, run.steps_per_epoch, run.total_steps
+    steps = [] if not every else [s for s in range(spe * every, total, spe * every)
+                                  if s > after]
+    return steps + [total]
+
+
 def train(
     spec: TrainSpec | dict[str, Any], sink: MetricSink | None = None,
     artifacts: ArtifactWriter | None = None, resume_from: str | None = None,
@@ -316,6 +325,7 @@ def train(
     step = restore(run, resume_from) if resume_from else 0
     last_ckpt = resume_from
     sink.start(run.total_steps, step)
+    sink.plan(eval_steps(run, step))
     t = spec.train
     n_train = run.data.x_train.shape[0]
     bs = spec.optim.batch_size

@@ -15,9 +15,11 @@ import signal
 import threading
 import traceback
 import uuid
+from collections.abc import Callable
 
 from service.core.config import Settings
 from service.core.queue import enqueue
+from service.core.retention import keep_last
 from service.db import jobs as jobs_db
 from service.db.artifacts import latest_checkpoint
 from service.db.session import DatabaseError, get_engine, session_scope
@@ -80,6 +82,33 @@ class Heartbeat(threading.Thread):
         self.join(timeout=10)
 
 
+class EngineWarnings(logging.Handler):
+    """While in its ``with`` block, collects the engine's warnings (``vae_engine`` loggers,
+    e.g. a Bernoulli likelihood on non-binary data) and stores each new one with the job,
+    so ``status`` and ``--watch`` show them, not only the worker's log."""
+
+    def __init__(self, store: Callable[[list[str]], None]):
+        super().__init__(level=logging.WARNING)
+        self.store, self.seen = store, []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        msg = record.getMessage()
+        if msg in self.seen:
+            return
+        self.seen.append(msg)
+        try:
+            self.store(list(self.seen))
+        except Exception:  # noqa: BLE001 - a warning must never stop the training
+            log.exception("could not store an engine warning")
+
+    def __enter__(self) -> EngineWarnings:
+        logging.getLogger("vae_engine").addHandler(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        logging.getLogger("vae_engine").removeHandler(self)
+
+
 def run_job(job_id: str, settings: Settings, worker: str = "worker") -> str:
     if SHUTTING_DOWN:
         # this worker got SIGTERM while a message was prefetched: hand it back untouched
@@ -102,15 +131,19 @@ def run_job(job_id: str, settings: Settings, worker: str = "worker") -> str:
     sink = SqlMetricSink(
         engine, jid, lease, settings.metric_batch_points, settings.metric_batch_seconds
     )
-    artifacts = SqlArtifacts(engine, settings.artifacts, jid)
+    artifacts = SqlArtifacts(engine, settings.artifacts, jid,
+                             keep_last(spec_dict, settings.checkpoint_keep_last))
     resume_from = latest_checkpoint(engine, settings.artifacts, jid)
     hb = Heartbeat(settings, jid, lease, sink)
     hb.start()
+    warnings = EngineWarnings(lambda ws: jobs_db.record_progress_now(
+        engine, jid, lease, warnings=ws))
     global CURRENT
     CURRENT = hb
     previous = _install_sigterm()
     try:
-        outcome, values = _train(spec_dict, device, sink, artifacts, resume_from, hb)
+        with warnings:
+            outcome, values = _train(spec_dict, device, sink, artifacts, resume_from, hb)
     finally:
         CURRENT = None
         if previous is not None:

@@ -21,6 +21,7 @@ from service.db import jobs as jobs_db
 from service.db import metrics as metrics_db
 from service.db.evaluations import record_evaluation
 from vae_engine.io import MetricSink, dumps
+from worker.eta import EtaClock
 
 
 class SqlMetricSink(MetricSink):
@@ -46,10 +47,12 @@ class SqlMetricSink(MetricSink):
         self._last_flush = time.monotonic()
         self._last_ts = 0.0
         self._lock = threading.Lock()
+        self.eta = EtaClock()
 
     # ------------------------------------------------------------------ MetricSink
     def start(self, total_steps: int, start_step: int) -> None:
         self.total_steps, self.step = total_steps, start_step
+        self.eta.start(total_steps, start_step)
         # the SSE cursor must keep increasing across attempts: a resumed attempt on a host
         # whose clock is behind the last one's would otherwise write ts below a client's
         # Last-Event-ID, and the stream (ts > cursor) would never send those points
@@ -60,8 +63,13 @@ class SqlMetricSink(MetricSink):
                                     total_steps=total_steps, resume_step=start_step,
                                     step=start_step)
 
+    def plan(self, eval_steps: list[int]) -> None:
+        self.eta.planned(eval_steps)
+
     def log(self, step: int, metrics: dict[str, float]) -> None:
         with self._lock:
+            if not any(k.startswith("eval/") for k in metrics):
+                self.eta.stepped(step)
             self.step = max(self.step, step)
             for key, value in metrics.items():
                 v = float(value)
@@ -73,8 +81,10 @@ class SqlMetricSink(MetricSink):
                 self._flush_locked()
 
     def log_eval(self, step: int, summary: dict[str, Any]) -> None:
+        self.eta.evaluated_at(step)
         jobs_db.record_progress_now(self.engine, self.job_id, self.lease,
-                                    summary=json.loads(dumps(summary)))
+                                    summary=json.loads(dumps(summary)),
+                                    timing=self.eta.snapshot(step))
         record_evaluation(self.engine, self.job_id, step, summary)  # the per-step history
 
     def flush(self) -> None:
@@ -105,7 +115,8 @@ class SqlMetricSink(MetricSink):
         with self.engine.begin() as conn:
             metrics_db.insert_points(conn, self.job_id, rows)
             jobs_db.record_progress(conn, self.job_id, self.lease,
-                                    latest_metrics=dict(self._latest), step=self.step)
+                                    latest_metrics=dict(self._latest), step=self.step,
+                                    timing=self.eta.snapshot(self.step))
         del self._rows[: len(rows)]
         self._latest_dirty = False
         self.points_written += len(rows)

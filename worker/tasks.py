@@ -17,6 +17,21 @@ from worker.celery_app import TASK_NAME, app
 log = logging.getLogger(__name__)
 
 
+class _RejectWithoutTraceback(logging.Filter):
+    """A message handed back at shutdown (``Reject``, see worker.runner) is an expected
+    event: Celery logs it with its traceback; keep the one line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from celery.exceptions import Reject
+
+        if record.exc_info and isinstance(record.exc_info[1], Reject):
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+logging.getLogger("celery.app.trace").addFilter(_RejectWithoutTraceback())
+
+
 # The database unreachable is an infrastructure problem, so Celery retries it (backoff
 # 2, 4, 8 … s capped at a minute, jittered so workers do not return in step); training
 # failures never reach here (run_job records them as `failed`).

@@ -43,7 +43,13 @@ class Progress(BaseModel):
     total_steps: int | None
     fraction: float | None
     resume_step: int | None = Field(description="Where the current attempt resumed from.")
-    eta_seconds: float | None
+    eta_seconds: float | None = Field(
+        description="Seconds left: the measured step time over the steps left plus the "
+                    "measured evaluation time over the evaluations left; null while queued "
+                    "or before a step time is measured.")
+    eta_includes_evals: bool | None = Field(
+        default=None, description="False while no evaluation has been timed yet (the ETA "
+                                  "then counts the steps only).")
 
 
 class MetricPoint(BaseModel):
@@ -70,6 +76,8 @@ class JobSummary(BaseModel):
     progress: Progress
     error: str | None
     sweep_id: uuid.UUID | None = Field(default=None, description="The sweep it is a point of.")
+    sweep_params: dict[str, Any] | None = Field(
+        default=None, description="The values this sweep point sets: {dotted.path: value}.")
 
 
 class JobDetail(JobSummary):
@@ -78,6 +86,11 @@ class JobDetail(JobSummary):
     worker: str | None
     latest_metrics: dict[str, MetricPoint]
     summary: dict[str, Any] | None
+    warnings: list[str] = Field(default_factory=list,
+                                description="The engine's warnings about this job's run.")
+    storage_bytes: int | None = Field(default=None,
+                                      description="Bytes of the files (checkpoints, images) "
+                                                  "the job holds.")
 
 
 class JobList(BaseModel):
@@ -121,16 +134,15 @@ def progress_of(job: Job, now: datetime | None = None) -> Progress:
     now = now or datetime.now(UTC)
     total, step = job.total_steps, job.step or 0
     fraction = min(1.0, step / total) if total else None
-    eta = None
-    started, resumed = aware(job.attempt_started_at), job.resume_step or 0
-    if job.status == "running" and total and started and step > resumed:
-        elapsed = (now - started).total_seconds()
-        if elapsed > 0:
-            eta = max(0.0, (total - step) * elapsed / (step - resumed))
+    eta, with_evals = None, None
+    timing = job.timing or {}
+    if job.status == "running" and timing.get("finish_at") is not None:
+        eta = max(0.0, timing["finish_at"] - now.timestamp())
+        with_evals = bool(timing.get("eval_measured"))
     elif job.status == "succeeded":
         eta = 0.0
     return Progress(step=step, total_steps=total, fraction=fraction, resume_step=job.resume_step,
-                    eta_seconds=eta)
+                    eta_seconds=eta, eta_includes_evals=with_evals)
 
 
 def _common(job: Job) -> dict[str, Any]:
@@ -141,6 +153,7 @@ def _common(job: Job) -> dict[str, Any]:
         started_at=aware(job.started_at), finished_at=aware(job.finished_at),
         attempts=job.attempts, cancel_requested=job.cancel_requested,
         progress=progress_of(job), error=job.error, sweep_id=job.sweep_id,
+        sweep_params=job.sweep_params,
     )
 
 
@@ -148,11 +161,11 @@ def job_summary(job: Job) -> JobSummary:
     return JobSummary(**_common(job))
 
 
-def job_detail(job: Job) -> JobDetail:
-    return JobDetail(
+def job_detail(job: Job, storage_bytes: int | None = None) -> JobDetail:
+    return JobDetail(storage_bytes=storage_bytes,
         **_common(job), spec=job.spec, heartbeat_at=aware(job.heartbeat_at), worker=job.worker,
         latest_metrics={k: MetricPoint(**v) for k, v in (job.latest_metrics or {}).items()},
-        summary=job.summary,
+        summary=job.summary, warnings=job.warnings or [],
     )
 
 
@@ -351,3 +364,46 @@ class CompareOut(BaseModel):
     steps: list[int] = Field(description="The union of the steps of every series.")
     series: dict[str, dict[str, list[float | None]]] = Field(
         description="job id -> key -> values aligned with steps (null where absent).")
+
+
+class OwnerStorage(BaseModel):
+    owner: str
+    jobs: int = Field(description="Jobs of this owner that hold files.")
+    bytes: int
+
+
+class StorageOut(BaseModel):
+    total_bytes: int
+    owners: list[OwnerStorage]
+
+
+class DatasetOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    owner: str
+    sha256: str
+    bytes: int
+    shape: list[int] = Field(description="C x H x W of each example.")
+    dtype: str = Field(description="As stored in the file (uint8, bool, float32...).")
+    train_examples: int
+    test_examples: int
+    factors: list[str] = Field(description="Names of the y columns (empty: no factors).")
+    created_at: datetime
+    jobs: dict[str, int] = Field(description="Jobs reading it, per status.")
+    spec: dict[str, Any] = Field(description="The spec's dataset section that names it.")
+
+    @classmethod
+    def of(cls, ds: Any, jobs: dict[str, int]) -> DatasetOut:
+        info = ds.info
+        return cls(id=ds.id, name=ds.name, owner=ds.owner, sha256=ds.sha256, bytes=ds.bytes,
+                   shape=info["shape"], dtype=info["dtype"],
+                   train_examples=info["train_examples"], test_examples=info["test_examples"],
+                   factors=info["factors"], created_at=aware(ds.created_at), jobs=jobs,
+                   spec={"name": "npz", "path": ds.name})
+
+
+class DatasetList(BaseModel):
+    items: list[DatasetOut]
+    total: int
+    limit: int
+    offset: int

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 
-from service.cli import jobs, results, server, sweeps
+from service.cli import datasets, jobs, results, server, sweeps, watch
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,13 +33,19 @@ def add_service_parsers(sub: argparse._SubParsersAction) -> None:
     jobs.add_submit(sub)
     jobs.add_jobs(sub)
     sweeps.add_sweep(sub)
+    sweeps.add_sweeps(sub)
     results.add_rd(sub)
     results.add_download(sub)
     jobs.add_status_and_cancel(sub)
+    watch.add_watch(sub)
+    jobs.add_rm(sub)
+    datasets.add_datasets(sub)
 
 
 def main(argv: list[str] | None = None) -> int:
+    from service.cli.common import guard
+
     parser = build_parser()
     args = parser.parse_args(argv)
-    return int(args.func(args) or 0)
+    return guard(lambda: args.func(args))
 

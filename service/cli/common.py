@@ -1,21 +1,28 @@
 """What the client commands share: the ``--url``/``--user`` options, the API client they
-build, and how API and connection errors end a command (exit 2 and 3, one line)."""
+build, reading a spec or sweep file, resolving an id prefix, and the one error path of
+every ``vaelab`` command (:func:`guard`): one line on stderr, exit 2 for a bad file, option
+or request, 3 when the API cannot be reached, never a traceback."""
 
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from service.client import Client
 
+EXIT_UNREACHABLE = 3
 
-def client_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--url", default=None,
+
+def client_args(p: argparse.ArgumentParser, nested: bool = False) -> None:
+    """``--url`` and ``--user``; ``nested``: on a sub-command of a command that has them
+    too, where an absent option must not overwrite the parent's value."""
+    default = argparse.SUPPRESS if nested else None
+    p.add_argument("--url", default=default,
                    help="API URL (default VAELAB_API_URL or http://127.0.0.1:8000).")
-    p.add_argument("--user", default=None, help="Sent as X-Vaelab-User.")
+    p.add_argument("--user", default=default,
+                   help="Sent as X-Vaelab-User (default VAELAB_USER, else your login name).")
 
 
 def make_client(args: argparse.Namespace) -> Client:
@@ -25,17 +32,36 @@ def make_client(args: argparse.Namespace) -> Client:
     return Client(args.url or get_settings().api_url, args.user)
 
 
-def run_client(fn: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+def guard(fn: Callable[[], int | None]) -> int:
+    """Run a command with the shared error path (vae_engine.clierrors) plus the client's
+    errors: an API refusal (exit 2) and an unreachable API (exit 3)."""
     import httpx
 
     from service.client import ApiError
+    from vae_engine.clierrors import EXIT_USER_ERROR, run_guarded
 
+    handlers: dict[type[BaseException], tuple[int, Callable[[Any], str]]] = {
+        ApiError: (EXIT_USER_ERROR, str),
+        httpx.InvalidURL: (EXIT_USER_ERROR, lambda e: f"--url: {e}"),
+        httpx.UnsupportedProtocol: (EXIT_USER_ERROR, lambda e: f"--url: {e}"),
+        httpx.TransportError: (EXIT_UNREACHABLE, _unreachable),
+        httpx.HTTPError: (EXIT_UNREACHABLE, _unreachable),
+    }
+    return run_guarded("vaelab", fn, handlers)
+
+
+def _unreachable(exc: Exception) -> str:
+    url = ""
     try:
-        return fn(args)
-    except ApiError as exc:
-        print(f"vaelab: {exc}", file=sys.stderr)
-        return 2
-    except httpx.TransportError as exc:
-        print(f"vaelab: cannot reach the API: {exc} (is `vaelab serve` running?)",
-              file=sys.stderr)
-        return 3
+        url = f" at {exc.request.url.copy_with(path='/', query=None)}"  # type: ignore[attr-defined]
+    except (AttributeError, RuntimeError):
+        pass
+    cause = str(exc) or type(exc).__name__
+    return f"cannot reach the API{url}: {cause} (is `vaelab serve` running?)"
+
+
+def read_file(path: str) -> Any:
+    """A YAML/JSON file's content; a bad file raises a one-line FileProblem."""
+    from vae_engine.clierrors import read_document
+
+    return read_document(path)

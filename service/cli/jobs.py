@@ -1,36 +1,38 @@
-"""The job commands: ``submit`` (and ``--watch``: a live progress bar from the job's event
-stream), ``jobs``, ``status`` and ``cancel``."""
+"""The job commands: ``submit`` (``--watch`` follows it: :mod:`.watch`), ``jobs``,
+``status`` and ``cancel``."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from service.cli.common import client_args, make_client, run_client
-
-if TYPE_CHECKING:
-    from service.client import Client
+from service.cli.common import client_args, make_client, read_file
 
 
 def add_submit(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("submit", help="Submit a spec file to the API.")
     p.add_argument("spec", help="YAML or JSON TrainSpec.")
-    p.add_argument("--priority", type=int, default=0)
-    p.add_argument("--tag", action="append", default=[], dest="tags")
-    p.add_argument("--device", choices=["auto", "cuda", "cpu"], default="auto")
+    p.add_argument("--priority", type=int, default=0, help="0..9, 9 runs first (default 0).")
+    p.add_argument("--tag", action="append", default=[], dest="tags",
+                   help="A tag for the job (repeatable).")
+    p.add_argument("--device", choices=["auto", "cuda", "cpu"], default="auto",
+                   help="Where it runs: the GPU queue, the CPU queue, or the deployment's "
+                        "default (auto).")
     p.add_argument("--watch", action="store_true", help="Follow progress until it ends.")
     client_args(p)
     p.set_defaults(func=cmd_submit)
 
 
 def add_jobs(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("jobs", help="List jobs.")
-    p.add_argument("--status")
-    p.add_argument("--tag")
-    p.add_argument("--owner")
-    p.add_argument("--limit", type=int, default=20)
+    p = sub.add_parser("jobs", help="List jobs, newest first, with each sweep job's "
+                       "parameters.")
+    p.add_argument("--status", help="Only jobs in this status (queued, running, succeeded, "
+                   "failed, cancelled).")
+    p.add_argument("--tag", help="Only jobs with this tag.")
+    p.add_argument("--owner", help="Only this owner's jobs.")
+    p.add_argument("--sweep", help="Only the jobs of this sweep (an id or a prefix).")
+    p.add_argument("--limit", type=int, default=20, help="How many (default 20).")
     client_args(p)
     p.set_defaults(func=cmd_jobs)
 
@@ -39,68 +41,47 @@ def add_status_and_cancel(sub: argparse._SubParsersAction) -> None:
     for name, helptext, fn in (("status", "Show one job.", cmd_status),
                                ("cancel", "Cancel a job.", cmd_cancel)):
         p = sub.add_parser(name, help=helptext)
-        p.add_argument("id")
-        p.add_argument("--json", action="store_true")
+        p.add_argument("id", help="A job id or a unique prefix of 6+ characters.")
+        p.add_argument("--json", action="store_true", help="Print the API's JSON.")
         client_args(p)
         p.set_defaults(func=fn)
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
-    return run_client(_submit, args)
+    return _submit(args)
 
 
 def _submit(args: argparse.Namespace) -> int:
-    import yaml
-
-    try:
-        with open(args.spec) as fh:
-            spec = yaml.safe_load(fh)  # YAML is a superset of JSON
-    except OSError as exc:
-        print(f"vaelab: cannot read {args.spec}: {exc.strerror}", file=sys.stderr)
-        return 2
+    spec = read_file(args.spec)
     client = make_client(args)
     job = client.submit(spec, priority=args.priority, tags=args.tags, device=args.device)
     print(f"submitted {job['id']} ({job['name']}, queue {job['queue']})", flush=True)
     if not args.watch:
         return 0
+    from service.cli.watch import watch
+
     final = watch(client, job["id"])
     return 0 if final["status"] == "succeeded" else 1
 
 
-def watch(client: Client, job_id: str) -> dict[str, Any]:
-    """Follow a job's events with a progress bar until it ends; print and return its final
-    state."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-    latest: dict[str, float | None] = {}
-    with Progress(TextColumn("{task.description}"), BarColumn(),
-                  TextColumn("{task.completed}/{task.total} steps"), TimeRemainingColumn(),
-                  TextColumn("{task.fields[loss]}")) as bar:
-        task = bar.add_task("queued", total=None, loss="")
-        for event, data, _eid in client.events(job_id):
-            if event == "status":
-                prog = data["progress"]
-                bar.update(task, description=data["status"], completed=prog["step"],
-                           total=prog["total_steps"])
-            elif event == "metrics":
-                for p in data["points"]:
-                    latest[p["key"]] = p["value"]
-                step = max(p["step"] for p in data["points"])
-                loss = latest.get("loss")
-                bar.update(task, completed=step,
-                           loss=f"loss {loss:.4g}" if isinstance(loss, float) else "")
-            elif event == "end":
-                bar.update(task, description=data["status"])
-    final = client.job(job_id)
-    print(summary_text(final))
-    return final
-
-
 def summary_text(job: dict[str, Any]) -> str:
-    lines = [f"job {job['id']}: {job['status']} at step {job['progress']['step']}"
-             f"/{job['progress']['total_steps']} (attempts {job['attempts']})"]
+    from service.cli.watch import duration
+
+    p = job["progress"]
+    where = f"step {p['step']}/{p['total_steps']}" if p["total_steps"] else "waiting"
+    lines = [f"job {job['id']}: {job['status']} at {where} (attempts {job['attempts']})"]
+    if job["status"] == "running":
+        eta = duration(p.get("eta_seconds"))
+        note = "" if p.get("eta_includes_evals") is not False else \
+            " (steps only: no evaluation timed yet)"
+        lines.append(f"  ETA {eta}{note}" if p.get("eta_seconds") is not None else
+                     "  ETA - (measuring the step time)")
     if job.get("error"):
         lines.append(f"  error: {job['error']}")
+    for w in job.get("warnings") or []:
+        lines.append(f"  warning: {w}")
+    if job.get("storage_bytes"):
+        lines.append(f"  files: {size_text(job['storage_bytes'])}")
     summary = job.get("summary") or {}
     for key in ("elbo", "iwae", "rate", "distortion", "bits_per_dim", "active_units",
                 "mutual_information"):
@@ -110,34 +91,70 @@ def summary_text(job: dict[str, Any]) -> str:
 
 
 def cmd_jobs(args: argparse.Namespace) -> int:
-    def run(a: argparse.Namespace) -> int:
-        page = make_client(a).jobs(status=a.status, tag=a.tag, owner=a.owner, limit=a.limit)
-        print(f"{'id':36}  {'status':9}  {'progress':>13}  {'owner':12}  name")
-        for j in page["items"]:
-            prog = f"{j['progress']['step']}/{j['progress']['total_steps'] or '?'}"
-            print(f"{j['id']:36}  {j['status']:9}  {prog:>13}  {j['owner'][:12]:12}  "
-                  f"{j['name']}")
-        print(f"({len(page['items'])} of {page['total']})")
-        return 0
+    client = make_client(args)
+    sweep = client.sweep(args.sweep)["id"] if args.sweep else None
+    page = client.jobs(status=args.status, tag=args.tag, owner=args.owner, sweep=sweep,
+                       limit=args.limit)
+    print(f"{'id':8}  {'status':9}  {'progress':>13}  {'owner':12}  name")
+    for j in page["items"]:
+        params = params_text(j.get("sweep_params"))
+        print(f"{j['id'][:8]}  {j['status']:9}  {progress_text(j):>13}  {j['owner'][:12]:12}  "
+              f"{j['name']}{'  ' + params if params else ''}")
+    print(f"({len(page['items'])} of {page['total']})")
+    return 0
 
-    return run_client(run, args)
+
+def progress_text(job: dict[str, Any]) -> str:
+    p = job["progress"]
+    return f"{p['step']}/{p['total_steps']}" if p["total_steps"] else "-"
+
+
+def params_text(params: dict[str, Any] | None) -> str:
+    """A sweep point's values by their last path component (``beta=0.3 seed=1``), or by
+    the whole path where two components share a name."""
+    if not params:
+        return ""
+    last = [k.rsplit(".", 1)[-1] for k in params]
+    names = [k if last.count(k.rsplit(".", 1)[-1]) > 1 else k.rsplit(".", 1)[-1]
+             for k in params]
+    return " ".join(f"{n}={v}" for n, v in zip(names, params.values(), strict=True))
+
+
+def add_rm(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("rm", help="Delete finished jobs with their metrics and files.")
+    p.add_argument("ids", nargs="+", metavar="id",
+                   help="Job ids or unique prefixes of 6+ characters.")
+    client_args(p)
+    p.set_defaults(func=cmd_rm)
+
+
+def cmd_rm(args: argparse.Namespace) -> int:
+    client = make_client(args)
+    for text in args.ids:
+        job = client.job(text)  # the whole id, and a clear error for a bad prefix
+        client.delete_job(job["id"])
+        print(f"deleted job {job['id']} ({job['name']}, {job['status']}, "
+              f"{size_text(job.get('storage_bytes') or 0)} freed)")
+    return 0
+
+
+def size_text(n: int) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n} B"
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    def run(a: argparse.Namespace) -> int:
-        job = make_client(a).job(a.id)
-        print(json.dumps(job, indent=2) if a.json else summary_text(job))
-        return 0
-
-    return run_client(run, args)
+    job = make_client(args).job(args.id)
+    print(json.dumps(job, indent=2) if args.json else summary_text(job))
+    return 0
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
-    def run(a: argparse.Namespace) -> int:
-        job = make_client(a).cancel(a.id)
-        print(json.dumps(job, indent=2) if a.json else
-              f"job {job['id']}: {job['status']}"
-              + (" (cancel requested)" if job["status"] == "running" else ""))
-        return 0
-
-    return run_client(run, args)
+    job = make_client(args).cancel(args.id)
+    print(json.dumps(job, indent=2) if args.json else
+          f"job {job['id']}: {job['status']}"
+          + (" (cancel requested)" if job["status"] == "running" else ""))
+    return 0

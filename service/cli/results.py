@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import TYPE_CHECKING
 
-from service.cli.common import client_args, make_client, run_client
+from service.cli.common import client_args, make_client
+from vae_engine.errors import VaelabError
 
 if TYPE_CHECKING:
     from service.client import Client
@@ -27,8 +27,10 @@ def add_rd(sub: argparse._SubParsersAction) -> None:
 def add_download(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("download", help="Download a job's checkpoint (the latest by default).")
     p.add_argument("id", help="A job id.")
-    p.add_argument("--step", type=int, default=None)
-    p.add_argument("--out", default=None, help="Default <job id>-step<step>.safetensors.")
+    p.add_argument("--step", type=int, default=None,
+                   help="The checkpoint of this step (default the latest).")
+    p.add_argument("--out", default=None, help="Default <id>-latest.safetensors, or "
+                   "<id>-step<STEP>.safetensors with --step.")
     client_args(p)
     p.set_defaults(func=cmd_download)
 
@@ -41,20 +43,19 @@ def cmd_rd(args: argparse.Namespace) -> int:
         try:  # the id is a sweep's unless the API has no such sweep
             client.sweep(a.id)
         except ApiError as exc:
-            if exc.status != 404:
+            if exc.status not in (404, 422):  # no such sweep: a job's id (or prefix), then
                 raise
             return _job_rd(client, a)
         return _sweep_rd(client, a)
 
-    return run_client(run, args)
+    return run(args)
 
 
 def _sweep_rd(client: Client, a: argparse.Namespace) -> int:
     if a.out:
         fmt = a.out.rsplit(".", 1)[-1].lower()
         if fmt not in ("png", "svg", "csv", "json"):
-            print("vaelab: --out must end in .png, .svg, .csv or .json", file=sys.stderr)
-            return 2
+            raise VaelabError(f"--out {a.out}: must end in .png, .svg, .csv or .json")
         data = client.sweep_rd(a.id, fmt)
         with open(a.out, "wb") as fh:
             fh.write(json.dumps(data, indent=2).encode() if fmt == "json" else data)
@@ -80,8 +81,7 @@ def _job_rd(client: Client, a: argparse.Namespace) -> int:
     rd = client.job_rd(a.id, a.step)
     if a.out:
         if not a.out.endswith(".json"):
-            print("vaelab: a job's rate-distortion is written as .json", file=sys.stderr)
-            return 2
+            raise VaelabError(f"--out {a.out}: a job's rate-distortion is written as .json")
         with open(a.out, "w") as fh:
             json.dump(rd, fh, indent=2)
         print(f"wrote {a.out}")
@@ -122,4 +122,4 @@ def cmd_download(args: argparse.Namespace) -> int:
               f"sha256 {headers.get('x-vaelab-sha256')})")
         return 0
 
-    return run_client(run, args)
+    return run(args)

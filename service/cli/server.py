@@ -10,8 +10,8 @@ import socket
 def add_serve(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("serve", help="Run the API and a worker with no configuration "
                        "(SQLite, a server-less broker, ./vaelab-data/).")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--host", default="127.0.0.1", help="Listen address (default 127.0.0.1).")
+    p.add_argument("--port", type=int, default=8000, help="Listen port (default 8000).")
     p.add_argument("--data-dir", default=None, help="Default ./vaelab-data (VAELAB_DATA_DIR).")
     p.add_argument("--no-worker", action="store_true", help="Run the API only.")
     p.set_defaults(func=cmd_serve)
@@ -19,8 +19,8 @@ def add_serve(sub: argparse._SubParsersAction) -> None:
 
 def add_api(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("api", help="Run the API only (lab deployment; migrate first).")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--host", default="127.0.0.1", help="Listen address (default 127.0.0.1).")
+    p.add_argument("--port", type=int, default=8000, help="Listen port (default 8000).")
     p.add_argument("--workers", type=int, default=1, help="uvicorn worker processes.")
     p.set_defaults(func=cmd_api)
 
@@ -32,13 +32,15 @@ def add_worker(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--cpu", action="store_true", help="A CPU worker on the cpu queue.")
     g.add_argument("--queues", help="Consume these queues in one worker (comma-separated).")
     p.add_argument("--concurrency", type=int, default=1, help="Jobs at once (--cpu/--queues).")
-    p.add_argument("--loglevel", default="INFO")
+    p.add_argument("--loglevel", default="INFO",
+                   help="Celery log level: DEBUG, INFO, WARNING, ERROR (default INFO).")
     p.set_defaults(func=cmd_worker)
 
 
 def add_migrate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("migrate", help="Bring the database up to date (alembic upgrade head).")
-    p.add_argument("--revision", default="head")
+    p.add_argument("--revision", default="head",
+                   help="The Alembic revision to upgrade to (default head).")
     p.set_defaults(func=cmd_migrate)
 
 

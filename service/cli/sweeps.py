@@ -1,16 +1,12 @@
-"""``vaelab sweep``: submit a sweep file (``{name, base, grid | overrides}``) and, with
-``--watch``, follow its jobs until every one has ended."""
+"""``vaelab sweep``: submit a sweep file (``{name, base, grid | overrides}``), following it
+with ``--watch`` (:mod:`.watch`); ``vaelab sweeps``: list sweeps, show or cancel one."""
 
 from __future__ import annotations
 
 import argparse
-import sys
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from service.cli.common import client_args, make_client, run_client
-
-if TYPE_CHECKING:
-    from service.client import Client
+from service.cli.common import client_args, make_client, read_file
 
 
 def add_sweep(sub: argparse._SubParsersAction) -> None:
@@ -24,32 +20,99 @@ def add_sweep(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_sweep)
 
 
+def add_sweeps(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("sweeps", help="List sweeps; show or cancel one.",
+                       description="vaelab sweeps [list | show ID | cancel ID]")
+    client_args(p)
+    _list_args(p, None, 20)
+    p.set_defaults(func=cmd_sweeps_list)
+    actions = p.add_subparsers(dest="action")
+    lst = actions.add_parser("list", help="List sweeps, newest first (the default).")
+    _list_args(lst, argparse.SUPPRESS, argparse.SUPPRESS)
+    lst.set_defaults(func=cmd_sweeps_list)
+    for name, helptext, fn in (
+            ("show", "A sweep's progress and every job with its parameters.", cmd_sweeps_show),
+            ("cancel", "Cancel a sweep: queued jobs at once, running ones at their next "
+                       "step.", cmd_sweeps_cancel)):
+        a = actions.add_parser(name, help=helptext)
+        a.add_argument("id", help="A sweep id or a unique prefix of 6+ characters.")
+        a.add_argument("--json", action="store_true", help="Print the API's JSON.")
+        a.set_defaults(func=fn)
+    for a in (lst, *[actions.choices[n] for n in ("show", "cancel")]):
+        client_args(a, nested=True)
+
+
+def _list_args(p: argparse.ArgumentParser, owner: Any, limit: Any) -> None:
+    p.add_argument("--owner", default=owner, help="Only this owner's sweeps.")
+    p.add_argument("--limit", type=int, default=limit, help="How many (default 20).")
+
+
+def cmd_sweeps_list(args: argparse.Namespace) -> int:
+    page = make_client(args).sweeps(owner=args.owner, limit=args.limit)
+    print(f"{'id':8}  {'status':9}  {'jobs':>13}  {'owner':12}  {'name':20}  varied")
+    for sw in page["items"]:
+        p = sw["progress"]
+        print(f"{sw['id'][:8]}  {sw['status']:9}  {p['finished']:>5}/{p['total']:<3} done  "
+              f"{sw['owner'][:12]:12}  {sw['name'][:20]:20}  {', '.join(sw['varied'])}")
+    print(f"({len(page['items'])} of {page['total']})")
+    return 0
+
+
+def cmd_sweeps_show(args: argparse.Namespace) -> int:
+    import json
+
+    sw = make_client(args).sweep(args.id)
+    print(json.dumps(sw, indent=2) if args.json else sweep_text(sw))
+    return 0
+
+
+def cmd_sweeps_cancel(args: argparse.Namespace) -> int:
+    import json
+
+    sw = make_client(args).cancel_sweep(args.id)
+    print(json.dumps(sw, indent=2) if args.json else
+          f"sweep {sw['id']}: cancel requested ({counts_text(sw)})")
+    return 0
+
+
+def counts_text(sw: dict[str, Any]) -> str:
+    return ", ".join(f"{n} {s}" for s, n in sw["progress"]["counts"].items() if n) or "no jobs"
+
+
+def sweep_text(sw: dict[str, Any]) -> str:
+    from service.cli.jobs import params_text, progress_text
+
+    lines = [f"sweep {sw['id']} ({sw['name']}, {sw['owner']}): {sw['status']}, "
+             f"{sw['progress']['finished']}/{sw['progress']['total']} finished "
+             f"({counts_text(sw)})",
+             f"  varied: {', '.join(sw['varied']) or '-'}",
+             f"  {'job':8}  {'status':9}  {'progress':>13}  params"]
+    for sj in sw["jobs"]:
+        j = sj["job"]
+        lines.append(f"  {j['id'][:8]}  {j['status']:9}  {progress_text(j):>13}  "
+                     f"{params_text(sj['params'])}")
+    return "\n".join(lines)
+
+
 def load_sweep_file(path: str) -> dict[str, Any]:
     """A sweep file as a ``POST /api/v1/sweeps`` body; ``base`` may be a path to a spec file
     (relative to the sweep file)."""
     from pathlib import Path
 
-    import yaml
+    from vae_engine.clierrors import FileProblem
 
-    with open(path) as fh:
-        doc = yaml.safe_load(fh)
+    doc = read_file(path)
     if not isinstance(doc, dict):
-        raise ValueError(f"{path}: a sweep file is a mapping with base and grid or overrides")
+        raise FileProblem(f"{path}: a sweep file is a mapping with base and grid or overrides")
     base = doc.get("base")
     if isinstance(base, str):
-        spec_path = Path(path).parent / base
-        with open(spec_path) as fh:
-            doc["base"] = yaml.safe_load(fh)
+        doc["base"] = read_file(str(Path(path).parent / base))
     return doc
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     def run(a: argparse.Namespace) -> int:
-        try:
-            body = load_sweep_file(a.file)
-        except (OSError, ValueError) as exc:
-            print(f"vaelab: cannot read {a.file}: {exc}", file=sys.stderr)
-            return 2
+        body = load_sweep_file(a.file)
         if a.device:
             body["resources"] = {**(body.get("resources") or {}), "device": a.device}
         client = make_client(a)
@@ -57,28 +120,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         print(f"sweep {sw['id']} ({sw['name']}): {len(sw['jobs'])} jobs", flush=True)
         if not a.watch:
             return 0
+        from service.cli.watch import watch_sweep
+
         return 0 if watch_sweep(client, sw["id"])["status"] == "finished" else 1
 
-    return run_client(run, args)
-
-
-def watch_sweep(client: Client, sweep_id: str, poll_s: float = 2.0) -> dict[str, Any]:
-    """Poll the sweep into a progress bar until all its jobs have ended; print and return it.
-    (Polled, not streamed: the API streams events per job, and a sweep may have hundreds.)"""
-    import time
-
-    from rich.progress import BarColumn, Progress, TextColumn
-
-    with Progress(TextColumn("{task.description}"), BarColumn(),
-                  TextColumn("{task.fields[counts]}")) as bar:
-        task = bar.add_task("sweep", total=1.0, counts="")
-        while True:
-            sw = client.sweep(sweep_id)
-            p = sw["progress"]
-            counts = ", ".join(f"{n} {s}" for s, n in p["counts"].items() if n)
-            bar.update(task, completed=p["fraction"], description=sw["status"], counts=counts)
-            if p["finished"] == p["total"]:
-                break
-            time.sleep(poll_s)
-    print(f"sweep {sw['id']}: {sw['status']} ({counts})")
-    return sw
+    return run(args)

@@ -37,6 +37,8 @@ class Settings(BaseSettings):
         description="The only place a spec's npz dataset may be read from; default "
                     "<data_dir>/datasets",
     )
+    dataset_max_bytes: int = Field(
+        default=2 * 1024**3, ge=1, description="The largest .npz POST /api/v1/datasets takes.")
     api_url: str = Field(
         default="http://127.0.0.1:8000", description="Where the CLI client finds the API."
     )
@@ -68,6 +70,10 @@ class Settings(BaseSettings):
     )
     metric_batch_points: int = Field(default=1000, ge=1)
     metric_batch_seconds: float = Field(default=2.0, gt=0)
+    checkpoint_keep_last: int = Field(
+        default=3, ge=0,
+        description="Checkpoints a job keeps: the last N plus the best-ELBO and the final one "
+                    "(0 keeps every one). A spec's train.keep_checkpoints overrides it.")
     cancel_poll_s: float = Field(
         default=1.0, gt=0, description="How often a worker reads the cancel flag."
     )

@@ -31,6 +31,10 @@ class JobFinished(RuntimeError):
     """The job has already ended (a cancel came too late)."""
 
 
+class JobActive(RuntimeError):
+    """The job is queued or running (it cannot be deleted yet)."""
+
+
 def resolve_spec(raw: dict[str, Any], settings: Settings) -> dict[str, Any]:
     """The validated spec with defaults filled in and its dataset confined to the dataset
     root. Raises ``vae_engine.errors.SpecError`` or ``UnsafeUserFile``."""
@@ -62,6 +66,30 @@ def cancel(session: Session, job: Job) -> Job:
     updated = jobs_db.request_cancel(session, job.id)
     session.commit()
     return updated
+
+
+def delete(session: Session, settings: Settings, job: Job) -> None:
+    """Remove a finished job: its row, tags, metrics, evaluations, artifact rows (one
+    transaction), then its files. Raises :class:`JobActive` while it is queued or running.
+    A crash after the commit leaves only stray files under the job's folder."""
+    import shutil
+
+    from service.db.artifacts import delete_job_artifacts
+    from service.db.evaluations import delete_job_evaluations
+    from service.db.metrics import delete_job_metrics
+
+    job_id, status = job.id, job.status
+    session.expunge(job)
+    if not jobs_db.delete_finished(session, job_id):
+        session.rollback()
+        raise JobActive(f"job {job_id} is {status}: cancel it first, then delete it")
+    delete_job_metrics(session, job_id)
+    delete_job_evaluations(session, job_id)
+    delete_job_artifacts(session, job_id)
+    session.commit()
+    folder = (settings.artifacts / str(job_id)).resolve()
+    if folder.is_relative_to(settings.artifacts) and folder != settings.artifacts:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def reap(session: Session, settings: Settings, enqueue: Enqueue) -> list[tuple[str, str]]:

@@ -12,10 +12,10 @@ import hashlib
 import uuid
 from pathlib import Path
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.orm import Session
 
-from service.db.models import Artifact, utcnow
+from service.db.models import Artifact, Job, utcnow
 from service.db.upsert import upsert
 
 CHECKPOINT = "checkpoint"
@@ -37,7 +37,43 @@ def record_artifact(engine: Engine, job_id: uuid.UUID, kind: str, step: int, rel
         conn.execute(stmt)
 
 
+def delete_artifact_rows(engine: Engine, ids: list[int]) -> None:
+    """Forget the rows of files about to be removed (the retention's pruning)."""
+    if ids:
+        with engine.begin() as conn:
+            conn.execute(delete(Artifact).where(Artifact.id.in_(ids)))
+
+
+def delete_job_artifacts(session: Session, job_id: uuid.UUID) -> None:
+    session.execute(delete(Artifact).where(Artifact.job_id == job_id))
+
+
 # --------------------------------------------------------------------------- reads
+
+
+def checkpoint_rows(engine: Engine, job_id: uuid.UUID) -> list[tuple[int, int, str]]:
+    """(id, step, path) of a job's checkpoints, oldest step first."""
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(
+            select(Artifact.id, Artifact.step, Artifact.path)
+            .where(Artifact.job_id == job_id, Artifact.kind == CHECKPOINT)
+            .order_by(Artifact.step, Artifact.id))]
+
+
+def job_bytes(session: Session, job_id: uuid.UUID) -> int:
+    """The bytes of every file a job holds."""
+    return int(session.scalar(select(func.coalesce(func.sum(Artifact.bytes), 0))
+                              .where(Artifact.job_id == job_id)) or 0)
+
+
+def bytes_by_owner(session: Session) -> list[tuple[str, int, int]]:
+    """(owner, jobs holding files, bytes) per owner, largest first."""
+    rows = session.execute(
+        select(Job.owner, func.count(func.distinct(Artifact.job_id)), func.sum(Artifact.bytes))
+        .join(Job, Job.id == Artifact.job_id).group_by(Job.owner)
+        .order_by(func.sum(Artifact.bytes).desc()))
+    return [(o, int(n), int(b or 0)) for o, n, b in rows]
+
 
 
 def latest_checkpoint(engine: Engine, artifact_root: Path, job_id: uuid.UUID) -> str | None:

@@ -7,7 +7,7 @@ import json
 import uuid
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, delete, select
 from sqlalchemy.orm import Session
 
 from service.db.models import Evaluation, Job, utcnow
@@ -42,3 +42,20 @@ def summaries_by_step(session: Session, job: Job) -> dict[int, dict[str, Any]]:
     if not by_step and job.summary:
         by_step = {int(job.summary.get("step") or job.step or 0): job.summary}
     return by_step
+
+
+def elbo_by_step(engine: Engine, job_id: uuid.UUID) -> dict[int, float]:
+    """The test ELBO of each evaluated step of a job (steps whose ELBO is finite)."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(Evaluation.step, Evaluation.summary)
+                            .where(Evaluation.job_id == job_id)).all()
+    out = {}
+    for step, summary in rows:
+        elbo = (summary or {}).get("elbo")
+        if isinstance(elbo, int | float):
+            out[int(step)] = float(elbo)
+    return out
+
+
+def delete_job_evaluations(session: Session, job_id: uuid.UUID) -> None:
+    session.execute(delete(Evaluation).where(Evaluation.job_id == job_id))

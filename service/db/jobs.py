@@ -21,7 +21,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, select, update
+from sqlalchemy import Connection, Engine, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from service.core.config import Settings
@@ -40,6 +40,14 @@ def spec_hash(spec: dict[str, Any]) -> str:
 
 def get_job(session: Session, job_id: uuid.UUID) -> Job | None:
     return session.get(Job, job_id)
+
+
+def job_ids_matching(session: Session, text: str) -> list[uuid.UUID]:
+    """Job ids that ``text`` (an id or a unique prefix of 6+ hex digits) names; several when
+    ambiguous. Raises :class:`service.db.ids.BadId`."""
+    from service.db.ids import matching
+
+    return matching(session, Job.id, text)
 
 
 def list_jobs(
@@ -61,6 +69,36 @@ def list_jobs(
         q.order_by(Job.created_at.desc(), Job.id).limit(limit).offset(offset)
     ).all()
     return list(rows), total
+
+
+def jobs_reading(session: Session, path: str) -> dict[str, int]:
+    """How many jobs, per status, read the dataset file at ``path`` (the resolved absolute
+    path a spec's npz dataset holds after submission)."""
+    rows = session.execute(
+        select(Job.status, func.count()).where(
+            Job.spec["dataset"]["path"].as_string() == path).group_by(Job.status))
+    return {status: int(n) for status, n in rows}
+
+
+def counts_by_status_and_queue(session: Session) -> list[tuple[str, str, int]]:
+    """(status, queue, jobs) for every pair that has jobs (Prometheus)."""
+    rows = session.execute(select(Job.status, Job.queue, func.count())
+                           .group_by(Job.status, Job.queue))
+    return [(s, q, int(n)) for s, q, n in rows]
+
+
+def running_by_worker(session: Session) -> list[tuple[str, int]]:
+    rows = session.execute(select(Job.worker, func.count()).where(Job.status == "running")
+                           .group_by(Job.worker))
+    return [(w or "unknown", int(n)) for w, n in rows]
+
+
+def lifetimes(session: Session) -> list[tuple[datetime, datetime | None, datetime | None]]:
+    """(created, started, finished) of every job that has started (Prometheus' waiting and
+    run time histograms)."""
+    return [tuple(r) for r in session.execute(
+        select(Job.created_at, Job.started_at, Job.finished_at)
+        .where(Job.started_at.is_not(None)))]
 
 
 def sweep_jobs(session: Session, sweep_id: uuid.UUID) -> list[Job]:
@@ -108,6 +146,17 @@ def request_cancel(session: Session, job_id: uuid.UUID) -> Job | None:
     session.flush()
     session.expire_all()
     return session.get(Job, job_id)
+
+
+def delete_finished(session: Session, job_id: uuid.UUID) -> bool:
+    """Delete a job row (and its tags) if it has finished; False if it is queued or running
+    (or gone). One conditional DELETE: a job claimed meanwhile is not deleted."""
+    res = session.execute(delete(Job).where(Job.id == job_id, Job.status.in_(TERMINAL)),
+                          execution_options={"synchronize_session": False})
+    if res.rowcount != 1:
+        return False
+    session.execute(delete(JobTag).where(JobTag.job_id == job_id))
+    return True
 
 
 # ------------------------------------------------------------------ an attempt

@@ -1,4 +1,5 @@
-"""Tables: ``jobs``, ``job_tags``, ``metrics``, ``metric_rollups``, ``artifacts`` (SQLAlchemy 2.0
+"""Tables: ``jobs``, ``job_tags``, ``metrics``, ``metric_rollups``, ``artifacts``, ``sweeps``,
+``evaluations``, ``datasets`` (SQLAlchemy 2.0
 typed mappings).
 
 Created by Alembic migrations only (``migrations/``); ``create_all`` is never called outside
@@ -78,6 +79,9 @@ class Job(Base):
     )
     sweep_index: Mapped[int | None] = mapped_column(Integer)
     sweep_params: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # migration 0004: the worker's measured timing (worker/eta.py) and the engine's warnings
+    timing: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    warnings: Mapped[list[str] | None] = mapped_column(JSON)
 
     tag_rows: Mapped[list[JobTag]] = relationship(
         back_populates="job", cascade="all, delete-orphan", lazy="selectin"
@@ -203,3 +207,22 @@ class Evaluation(Base):
     step: Mapped[int] = mapped_column(Integer, primary_key=True)
     summary: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Dataset(Base):
+    """An uploaded ``.npz``, validated as the engine reads it, stored under the dataset root
+    (migration 0005). ``path`` is relative to the dataset root."""
+
+    __tablename__ = "datasets"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    name: Mapped[str] = mapped_column(String(100))
+    owner: Mapped[str] = mapped_column(String(200))
+    path: Mapped[str] = mapped_column(String(1000))
+    sha256: Mapped[str] = mapped_column(String(64))
+    bytes: Mapped[int] = mapped_column(BigInteger)
+    info: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    __table_args__ = (Index("uq_datasets_name", "name", unique=True),
+                      Index("ix_datasets_owner", "owner"))

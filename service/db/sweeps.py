@@ -25,6 +25,13 @@ def get_sweep(session: Session, sweep_id: uuid.UUID) -> Sweep | None:
     return session.get(Sweep, sweep_id)
 
 
+def sweep_ids_matching(session: Session, text: str) -> list[uuid.UUID]:
+    """Sweep ids that ``text`` (an id or a unique prefix of 6+ hex digits) names."""
+    from service.db.ids import matching
+
+    return matching(session, Sweep.id, text)
+
+
 def list_sweeps(session: Session, *, owner: str | None = None, limit: int = 50,
                 offset: int = 0) -> tuple[list[Sweep], int]:
     """One page of sweeps, newest first, and how many match in all."""

@@ -60,6 +60,7 @@ def test_serve_restart_runs_the_queued_job_and_ctrl_c_requeues(procs: Procs, tmp
     assert second.wait(timeout=60) == 0
     log = open(second.log_path).read()
     assert "stopped" in log
+    assert "Traceback" not in log  # a clean Ctrl-C: no Celery Reject traceback
     worker_pid = int(log.split("worker pid ")[1].split()[0])
     time.sleep(0.5)
     assert not _group_alive(worker_pid)  # the worker and its pool child are gone

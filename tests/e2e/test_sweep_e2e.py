@@ -126,3 +126,26 @@ def test_downloaded_checkpoint_reproduces_the_reported_elbo(finished_sweep, tmp_
               ["elbo"] for s in range(1, 6)]
     sd = statistics.stdev(others)
     assert abs(statistics.mean(others) - rd["elbo"]) <= max(5 * sd * 1.2**0.5, 0.05)
+
+
+def test_cli_lists_shows_sweeps_and_takes_id_prefixes(finished_sweep) -> None:  # noqa: ANN001
+    url, _, sweep = finished_sweep
+    short = sweep["id"][:8]
+    listing = cli(url, "sweeps")
+    assert listing.returncode == 0 and short in listing.stdout and "e2e-betas" in listing.stdout
+    assert "kl.schedule.beta" in listing.stdout
+    show = cli(url, "sweeps", "show", sweep["id"][:6])
+    assert show.returncode == 0, show.stderr
+    for beta in BETAS:
+        assert f"beta={beta}" in show.stdout
+    jobs = cli(url, "jobs", "--sweep", short)
+    assert jobs.returncode == 0 and jobs.stdout.count("beta=") == 3, jobs.stdout
+    jid = sweep["jobs"][0]["job"]["id"]
+    status = cli(url, "status", jid[:7])
+    assert status.returncode == 0 and jid in status.stdout
+    unknown = cli(url, "status", "000000")
+    assert unknown.returncode == 2 and "no job 000000" in unknown.stderr
+    short_prefix = cli(url, "status", jid[:4])
+    assert short_prefix.returncode == 2 and "at least 6" in short_prefix.stderr
+    cancel = cli(url, "sweeps", "cancel", short)
+    assert cancel.returncode == 0 and "cancel requested" in cancel.stdout

@@ -142,3 +142,17 @@ def test_conv_architecture_trains_and_rejects_bad_sizes(tiny_spec):
     tiny_spec["model"]["channels"] = [8, 8, 8, 8]
     with pytest.raises(Exception, match="model.channels"):
         train(tiny_spec, None)
+
+
+@pytest.mark.parametrize("epochs,every", [(3, 1), (4, 2), (3, 0)])
+def test_the_planned_evaluations_are_the_ones_that_run(tiny_spec, epochs, every):
+    """MetricSink.plan announces exactly the steps log_eval is then called at."""
+
+    class PlanSink(ListSink):
+        def plan(self, eval_steps):
+            self.planned = list(eval_steps)
+
+    tiny_spec["train"].update(epochs=epochs, eval_every_epochs=every)
+    sink = PlanSink()
+    train(tiny_spec, sink)
+    assert sink.planned == [step for step, _summary in sink.evals]

@@ -46,7 +46,8 @@ def test_submit_returns_201_with_the_queued_job(client) -> None:  # noqa: ANN001
     assert job["spec"]["kl"]["schedule"]["kind"] == "constant"  # defaults resolved
     assert len(job["spec_hash"]) == 64
     assert job["progress"] == {"step": 0, "total_steps": None, "fraction": None,
-                               "resume_step": None, "eta_seconds": None}
+                               "resume_step": None, "eta_seconds": None,
+                               "eta_includes_evals": None}
     again = client.get(f"/api/v1/jobs/{job['id']}").json()
     assert again["spec_hash"] == job["spec_hash"]
 

@@ -13,6 +13,8 @@ MAX_LINES = 400
 # engine modules that import torch when imported: only the inference module may use them
 TORCH_MODULES = ("torch", "vae_engine.checkpoint", "vae_engine.traversal", "vae_engine.data",
                  "vae_engine.models", "vae_engine.trainer")
+# engine modules under those that are numpy-only (checked below): the upload validation
+TORCH_FREE = ("vae_engine.data.npz",)
 # what code outside service/db/ may take from sqlalchemy: the Session type it is handed, and
 # the URL parser; no statement builders
 SQLALCHEMY_OUTSIDE_DB = {("sqlalchemy.orm", "Session"), ("sqlalchemy.engine", "make_url")}
@@ -66,5 +68,17 @@ def test_statements_on_tables_live_only_in_service_db() -> None:
 
 def test_only_the_inference_module_imports_torch_code() -> None:
     users = {str(p.relative_to(ROOT)) for p in _files("service")
-             if any(m == t or m.startswith(t + ".") for m in _modules(p) for t in TORCH_MODULES)}
+             if any((m == t or m.startswith(t + ".")) and m not in TORCH_FREE
+                    for m in _modules(p) for t in TORCH_MODULES)}
     assert users == {"service/core/inference.py"}
+
+
+def test_the_torch_free_engine_modules_import_no_torch() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys\n" + "".join(f"import {m}\n" for m in TORCH_FREE)
+            + "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                         text=True, timeout=60)
+    assert out.stdout.strip() == "False", out.stderr

@@ -114,11 +114,39 @@ def _to_factors(y: np.ndarray, key: str, n: int) -> np.ndarray:
     return y
 
 
+def check_npz(path: str | Path) -> dict[str, Any]:
+    """Validate a user ``.npz`` exactly as training will read it, with numpy only (no
+    torch: the API calls it on an upload). Returns what it holds: ``shape`` (C, H, W),
+    ``dtype`` (as stored), ``train_examples``, ``test_examples``, ``factors`` (names).
+    Raises :class:`DataError`."""
+    arrays = _load_arrays(Path(path))
+    return {"shape": list(arrays["x_train"].shape[1:]), "dtype": arrays["dtype"],
+            "train_examples": int(arrays["x_train"].shape[0]),
+            "test_examples": int(arrays["x_test"].shape[0]), "factors": arrays["names"]}
+
+
 def read_npz(path: str | Path) -> DataBundle:
     """Load and validate a user ``.npz``; see the module docstring for the format."""
     import torch  # not at module level: the spec imports this module
 
     p = Path(path)
+    a = _load_arrays(p)
+    logger.info("loaded %s: train %s, test %s", p, a["x_train"].shape, a["x_test"].shape)
+    f_train, f_test = a["f_train"], a["f_test"]
+    return DataBundle(
+        name="npz",
+        x_train=torch.from_numpy(a["x_train"]),
+        x_test=torch.from_numpy(a["x_test"]),
+        factors_train=None if f_train is None else torch.from_numpy(f_train),
+        factors_test=None if f_test is None else torch.from_numpy(f_test),
+        factor_names=a["names"],
+        factors_generative=a["generative"],
+        factor_discrete=a["discrete"],
+    )
+
+
+def _load_arrays(p: Path) -> dict[str, Any]:
+    """Every check of the format; the validated arrays (float32) and the stored dtype."""
     if not p.is_file():
         raise DataError(f"npz file not found: {p}")
     if not zipfile.is_zipfile(p):
@@ -130,6 +158,8 @@ def read_npz(path: str | Path) -> DataBundle:
         npz = np.load(p, allow_pickle=False)
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise DataError(f"{p} cannot be opened as an .npz archive: {exc}") from None
+    if not isinstance(npz, np.lib.npyio.NpzFile):
+        raise DataError(f"{p} holds a single array, not an .npz archive of named arrays")
     with npz:
         keys = list(npz.files)
         missing = [k for k in ("x_train", "x_test") if k not in keys]
@@ -140,6 +170,7 @@ def read_npz(path: str | Path) -> DataBundle:
                                                    "factors_train", "factors_test",
                                                    "factor_names") if k in keys}
 
+    dtype = str(raw["x_train"].dtype)
     x_train = _to_images(raw["x_train"], "x_train")  # (N_train, C, H, W)
     x_test = _to_images(raw["x_test"], "x_test")  # (N_test, C, H, W)
     if x_train.shape[1:] != x_test.shape[1:]:
@@ -190,17 +221,9 @@ def read_npz(path: str | Path) -> DataBundle:
         discrete = [len(np.unique(both[:, i])) <= MAX_DISCRETE_VALUES
                     for i in range(both.shape[1])]
 
-    logger.info("loaded %s: train %s, test %s", p, x_train.shape, x_test.shape)
-    return DataBundle(
-        name="npz",
-        x_train=torch.from_numpy(x_train),
-        x_test=torch.from_numpy(x_test),
-        factors_train=None if f_train is None else torch.from_numpy(f_train),
-        factors_test=None if f_test is None else torch.from_numpy(f_test),
-        factor_names=names,
-        factors_generative=bool(generative),
-        factor_discrete=discrete,
-    )
+    return {"x_train": x_train, "x_test": x_test, "f_train": f_train, "f_test": f_test,
+            "names": names, "dtype": dtype, "generative": bool(generative),
+            "discrete": discrete}
 
 
 class NpzData(DatasetConfig):

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from vae_engine.errors import SpecError
@@ -25,20 +23,11 @@ def parse_spec(data: Any) -> TrainSpec:
 
 
 def load_spec(path: str | Path) -> TrainSpec:
-    """Load a spec from a YAML or JSON file."""
-    p = Path(path)
-    try:
-        text = p.read_text()
-    except OSError as exc:
-        msg = f"cannot read {p}: {exc.strerror}"
-        raise SpecError([{"field": "<file>", "message": msg}]) from None
-    try:
-        data = json.loads(text) if p.suffix == ".json" else yaml.safe_load(text)
-    except (yaml.YAMLError, json.JSONDecodeError) as exc:
-        msg = str(exc).splitlines()[0]
-        msg = f"{p} is not valid YAML/JSON: {msg}"
-        raise SpecError([{"field": "<file>", "message": msg}]) from None
-    return parse_spec(data)
+    """Load a spec from a YAML or JSON file; a file that cannot be read or parsed raises
+    :class:`vae_engine.clierrors.FileProblem` naming it and the cause."""
+    from vae_engine.clierrors import read_document
+
+    return parse_spec(read_document(path))
 
 
 def user_files(spec: TrainSpec) -> dict[str, str]:

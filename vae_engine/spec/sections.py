@@ -33,6 +33,9 @@ class TrainSection(Section):
     log_every: int = Field(default=50, ge=1)
     eval_every_epochs: int = Field(default=1, ge=0, description="0 = only the final evaluation.")
     checkpoint_every_epochs: int = Field(default=1, ge=0, description="0 = only at the end.")
+    keep_checkpoints: int | None = Field(
+        default=None, ge=1, description="The service keeps the last N checkpoints plus the "
+        "best-ELBO and the final one; unset: the deployment's default.")
     device: Literal["auto", "cpu", "cuda"] = "auto"
 
 

@@ -39,10 +39,17 @@ def _poll(url: str, job_id: uuid.UUID, cursor: float
         status = {
             "status": job.status, "error": job.error, "attempts": job.attempts,
             "cancel_requested": job.cancel_requested,
-            "progress": progress_of(job).model_dump(),
+            "progress": progress_of(job).model_dump(), "warnings": job.warnings or [],
         }
         batches, more = batches_after(s, job_id, cursor, BATCHES_PER_POLL)
     return status, batches, more
+
+
+def _without_eta(status: dict[str, Any] | None) -> Any:
+    if status is None:
+        return None
+    return {**status, "progress": {k: v for k, v in status["progress"].items()
+                                   if k != "eta_seconds"}}
 
 
 @router.get("/{job_id}/events", response_class=EventSourceResponse,
@@ -62,7 +69,10 @@ async def job_events(
     yield ServerSentEvent(retry=RETRY_MS)
     while not await request.is_disconnected():
         status, batches, more = await anyio.to_thread.run_sync(_poll, url, job_id, cursor)
-        if status != last_status:
+        # a new status event when something but the clock changed: the ETA counts down on
+        # its own, and the client counts it down between events
+        same = _without_eta(status) == _without_eta(last_status)
+        if not same:
             last_status = status
             yield ServerSentEvent(event="status", data=status)
         for ts, points in batches:

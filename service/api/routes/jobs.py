@@ -12,7 +12,9 @@ from service.api.errors import spec_error_list
 from service.api.schemas import JobCreate, JobDetail, JobList, job_detail, job_summary
 from service.core import jobs as jobops
 from service.core.datasets import UnsafeUserFile
+from service.core.uploads import name_uploaded
 from service.db import jobs as jobs_db
+from service.db.artifacts import job_bytes
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
 
@@ -28,7 +30,7 @@ def submit_job(
     from vae_engine.errors import SpecError
 
     try:
-        spec = jobops.resolve_spec(body.spec, settings)
+        spec = jobops.resolve_spec(name_uploaded(session, settings, body.spec), settings)
     except SpecError as exc:
         raise HTTPException(422, spec_error_list(exc)) from None
     except UnsafeUserFile as exc:
@@ -58,8 +60,18 @@ def list_jobs(
 
 
 @router.get("/{job_id}", response_model=JobDetail)
-def get_job(job: JobDep) -> JobDetail:
-    return job_detail(job)
+def get_job(job: JobDep, session: SessionDep) -> JobDetail:
+    return job_detail(job, storage_bytes=job_bytes(session, job.id))
+
+
+@router.delete("/{job_id}", status_code=status.HTTP_204_NO_CONTENT,
+               responses={409: {"description": "The job is queued or running."}})
+def delete_job(job: JobDep, session: SessionDep, settings: SettingsDep) -> None:
+    """A finished job with its metrics, evaluations and files."""
+    try:
+        jobops.delete(session, settings, job)
+    except jobops.JobActive as exc:
+        raise HTTPException(409, str(exc)) from None
 
 
 @router.post("/{job_id}/cancel", response_model=JobDetail,

@@ -21,6 +21,7 @@ from service.api.schemas import (
 )
 from service.core import sweeps as sweepops
 from service.core.jobs import QueueUnavailable
+from service.core.uploads import name_uploaded
 from service.db import jobs as jobs_db
 from service.db import sweeps as sweeps_db
 from service.db.models import Job, Sweep
@@ -51,7 +52,8 @@ def create_sweep(body: SweepCreate, session: SessionDep, settings: SettingsDep,
                  owner: CurrentUser, enqueue: EnqueueDep) -> SweepDetail:
     try:
         sweep, jobs = sweepops.create(
-            session, settings, enqueue, name=body.name, owner=owner, base=body.base,
+            session, settings, enqueue, name=body.name, owner=owner,
+            base=name_uploaded(session, settings, body.base),
             grid=body.grid, overrides=body.overrides, tags=body.tags, priority=body.priority,
             device=body.resources.device)
     except sweepops.SweepInvalid as exc:
