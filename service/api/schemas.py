@@ -70,6 +70,12 @@ class JobSummary(BaseModel):
     progress: Progress
     error: str | None
     sweep_id: uuid.UUID | None = Field(default=None, description="The sweep it is a point of.")
+    sweep_params: dict[str, Any] | None = Field(
+        default=None, description="The point's {dotted.path: value} in its sweep.")
+    dataset: str | None = Field(default=None, description="spec dataset.name")
+    arch: str | None = Field(default=None, description="spec model.arch")
+    likelihood: str | None = Field(default=None, description="spec likelihood.kind")
+    kl: str | None = Field(default=None, description="spec kl.schedule.kind")
 
 
 class JobDetail(JobSummary):
@@ -141,7 +147,20 @@ def _common(job: Job) -> dict[str, Any]:
         started_at=aware(job.started_at), finished_at=aware(job.finished_at),
         attempts=job.attempts, cancel_requested=job.cancel_requested,
         progress=progress_of(job), error=job.error, sweep_id=job.sweep_id,
+        sweep_params=job.sweep_params, **_spec_labels(job.spec or {}),
     )
+
+
+def _spec_labels(spec: dict[str, Any]) -> dict[str, str | None]:
+    """dataset, arch, likelihood, kl of a spec (the job list's filter columns)."""
+    def at(*path: str) -> str | None:
+        node: Any = spec
+        for part in path:
+            node = node.get(part) if isinstance(node, dict) else None
+        return node if isinstance(node, str) else None
+
+    return dict(dataset=at("dataset", "name"), arch=at("model", "arch"),
+                likelihood=at("likelihood", "kind"), kl=at("kl", "schedule", "kind"))
 
 
 def job_summary(job: Job) -> JobSummary:
