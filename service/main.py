@@ -32,7 +32,7 @@ from service.api.routes import (
 from service.core.config import Settings, get_settings
 from service.core.queue import enqueue as send
 from service.db.models import Job
-from service.web import STATIC_DIR, docs
+from service.web import STATIC_DIR, docs, pages
 
 log = logging.getLogger("vaelab.api")
 
@@ -80,4 +80,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(docs.router)
+    app.include_router(pages.router)
     return app
