@@ -76,6 +76,7 @@ class JobSummary(BaseModel):
     arch: str | None = Field(default=None, description="spec model.arch")
     likelihood: str | None = Field(default=None, description="spec likelihood.kind")
     kl: str | None = Field(default=None, description="spec kl.schedule.kind")
+    spec: dict[str, Any] | None = Field(default=None, description="With ?with_spec=true.")
 
 
 class JobDetail(JobSummary):
@@ -163,8 +164,8 @@ def _spec_labels(spec: dict[str, Any]) -> dict[str, str | None]:
                 likelihood=at("likelihood", "kind"), kl=at("kl", "schedule", "kind"))
 
 
-def job_summary(job: Job) -> JobSummary:
-    return JobSummary(**_common(job))
+def job_summary(job: Job, with_spec: bool = False) -> JobSummary:
+    return JobSummary(**_common(job), spec=job.spec if with_spec else None)
 
 
 def job_detail(job: Job) -> JobDetail:

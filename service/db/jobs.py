@@ -57,7 +57,7 @@ def list_jobs(
     session: Session, *, status: str | None = None, owner: str | None = None,
     sweep_id: uuid.UUID | None = None, tag: str | None = None, limit: int = 50, offset: int = 0,
     spec: dict[str, str] | None = None, sort: str = "created_at", descending: bool = True,
-    statuses: list[str] | None = None,
+    statuses: list[str] | None = None, ids: list[uuid.UUID] | None = None,
 ) -> tuple[list[Job], int]:
     """One page of jobs (default newest first) and how many match in all. ``spec`` filters
     on :data:`SPEC_FILTERS` (``{"dataset": "digits"}``); ``sort`` is one of :data:`SORTS`."""
@@ -66,6 +66,8 @@ def list_jobs(
         q = q.where(Job.status == status)
     if statuses:
         q = q.where(Job.status.in_(statuses))
+    if ids:
+        q = q.where(Job.id.in_(ids))
     if owner:
         q = q.where(Job.owner == owner)
     if sweep_id:

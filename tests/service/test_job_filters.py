@@ -60,3 +60,14 @@ def test_summary_carries_the_spec_labels(client, made) -> None:  # noqa: ANN001
     assert (item["dataset"], item["arch"], item["likelihood"], item["kl"]) == (
         "digits", "mlp", "gaussian", "constant")
     assert item["sweep_params"] is None
+
+
+def test_ids_and_with_spec(client, made) -> None:  # noqa: ANN001
+    _, ids = made
+    r = client.get("/api/v1/jobs", params={"ids": f"{ids[0]},{ids[2]}", "with_spec": True})
+    assert r.status_code == 200
+    items = r.json()["items"]
+    assert {j["id"] for j in items} == {ids[0], ids[2]}
+    assert all(j["spec"]["dataset"]["name"] == "digits" for j in items)
+    assert client.get("/api/v1/jobs", params={"ids": ids[0]}).json()["items"][0]["spec"] is None
+    assert client.get("/api/v1/jobs", params={"ids": "nope"}).status_code == 422

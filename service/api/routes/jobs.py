@@ -55,6 +55,8 @@ def list_jobs(
     likelihood: Annotated[str | None, Query(description="spec likelihood.kind")] = None,
     kl: Annotated[str | None, Query(description="spec kl.schedule.kind")] = None,
     active: Annotated[bool, Query(description="Only queued and running jobs.")] = False,
+    ids: Annotated[str | None, Query(description="Comma-separated job ids.")] = None,
+    with_spec: Annotated[bool, Query(description="Include each job's spec.")] = False,
     sort: Annotated[Sort, Query(description="Column; prefix '-' for descending.")
                     ] = "-created_at",
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
@@ -65,8 +67,17 @@ def list_jobs(
     rows, total = jobs_db.list_jobs(
         session, status=status_, owner=owner, sweep_id=sweep, tag=tag, limit=limit,
         offset=offset, spec=spec, sort=sort.lstrip("-"), descending=sort.startswith("-"),
-        statuses=["queued", "running"] if active else None)
-    return JobList(items=[job_summary(j) for j in rows], total=total, limit=limit, offset=offset)
+        statuses=["queued", "running"] if active else None, ids=_ids(ids) if ids else None)
+    return JobList(items=[job_summary(j, with_spec) for j in rows], total=total, limit=limit,
+                   offset=offset)
+
+
+def _ids(csv: str) -> list[uuid.UUID]:
+    try:
+        return [uuid.UUID(s.strip()) for s in csv.split(",") if s.strip()]
+    except ValueError:
+        raise HTTPException(422, [{"field": "ids", "message": "comma-separated job ids"}]
+                            ) from None
 
 
 @router.get("/{job_id}", response_model=JobDetail)

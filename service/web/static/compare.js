@@ -10,6 +10,25 @@
   const groupBy = box.dataset.group;
   let data = null, jobs = [], charts = [];
 
+  /** {keys (those every job has), steps (the union), series: {job: {key: values}}}: the
+   * shape of GET /api/v1/compare, built from each job's /metrics answer. */
+  function align(per) {
+    const maps = per.map((m) => new Map(m.series.map((s) => [s.key, s])));
+    const keys = [...maps[0].keys()].filter((k) => maps.every((m) => m.has(k)));
+    const all = new Set();
+    for (const m of maps) for (const k of keys) for (const st of m.get(k).steps) all.add(st);
+    const steps = [...all].sort((a, b) => a - b);
+    const series = {};
+    per.forEach((m, i) => {
+      const out = (series[m.job_id] = {});
+      for (const k of keys) {
+        const s = maps[i].get(k), at = new Map(s.steps.map((st, j) => [st, s.values[j]]));
+        out[k] = steps.map((st) => (at.has(st) ? at.get(st) : null));
+      }
+    });
+    return { keys, steps, series };
+  }
+
   function groups() { // [{label, members: [job index]}]
     if (!groupBy) return jobs.map((j, i) => ({ label: `${j.name} · ${V.short(j.id)}`, members: [i] }));
     const by = new Map();
@@ -61,10 +80,17 @@
   V.run(async () => {
     if (!ids.length) { box.replaceChildren(V.h("p", { class: "note", text: "Select jobs on the Jobs page to compare them." })); return; }
     const keys = box.dataset.keys ? `&keys=${encodeURIComponent(box.dataset.keys)}` : "";
-    [data, jobs] = await Promise.all([
-      V.api(`/api/v1/compare?jobs=${ids.join(",")}${keys}&max_points=1000`),
-      Promise.all(ids.map((id) => V.api(`/api/v1/jobs/${id}`))),
+    // one /metrics request per job: the browser runs them side by side, so the server's
+    // database reads overlap (GET /api/v1/compare reads every series in one request).
+    // max_points 300: ~2 points per horizontal pixel of a chart (min/max buckets keep spikes)
+    let list, per;
+    [list, per] = await Promise.all([
+      V.api(`/api/v1/jobs?ids=${ids.join(",")}&with_spec=true&limit=500`),
+      Promise.all(ids.map((id) => V.api(`/api/v1/jobs/${id}/metrics?max_points=300${keys}`))),
     ]);
+    const byId = new Map(list.items.map((j) => [j.id, j]));
+    jobs = ids.map((id) => byId.get(id));
+    data = align(per);
     $("paths").replaceChildren(...V.paths(jobs[0].spec).map((p) => V.h("option", { value: p })));
     draw();
     performance.mark("vaelab:drawn");

@@ -81,7 +81,9 @@
     for (const c of charts.values()) c.destroy();
     charts.clear();
     const xKey = $("xaxis").value;
-    const keys = [...shown].sort();
+    const first = ["loss", "elbo", "rate", "distortion", "beta_effective"];
+    const rank = (k) => (first.includes(k) ? first.indexOf(k) : first.length);
+    const keys = [...shown].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
     keys.forEach((key, i) => {
       const col = V.color(i);
       const c = V.chart($("charts"), {
@@ -115,7 +117,7 @@
   }
 
   function renderKeys() {
-    const keys = [...series.keys()].sort();
+    const keys = [...seen].sort();
     const have = new Set([...$("keys").querySelectorAll("input")].map((i) => i.value));
     for (const key of keys) {
       if (have.has(key)) continue;
@@ -152,7 +154,7 @@
 
   async function loadRD() {
     // evaluations log eval/* keys: without one there is no summary to ask for (a 404)
-    if (![...series.keys()].some((k) => k.startsWith("eval/"))) return;
+    if (![...seen].some((k) => k.startsWith("eval/"))) return;
     let rd;
     try { rd = await V.api(`${BASE}/rate-distortion`); } catch (e) { if (e.status === 404) return; throw e; }
     const row = (k, v) => V.h("tr", {}, V.h("th", { text: k }), V.h("td", { class: "num", text: v }));
@@ -236,12 +238,16 @@
 
   V.run(async () => {
     const release = follow(); // open the stream first: nothing written meanwhile is missed
-    const [j, m] = await Promise.all([V.api(BASE), V.api(`${BASE}/metrics?max_points=${POINTS}`)]);
-    job = j;
+    job = await V.api(BASE);
     renderFacts(job);
-    for (const s of m.series) s.steps.forEach((st, i) => put(s.key, st, s.values[i]));
-    adopt(m.series.map((s) => s.key));
+    adopt(Object.keys(job.latest_metrics || {}));
+    // the drawn keys first, one request each: the server's database reads overlap
+    const read = (keys) => V.api(`${BASE}/metrics?max_points=${POINTS}&keys=${encodeURIComponent(keys.join(","))}`)
+      .then((m) => m.series.forEach((s) => s.steps.forEach((st, i) => put(s.key, st, s.values[i]))));
+    await Promise.all([...shown].map((k) => read([k])));
     build();
+    const rest = [...seen].filter((k) => !shown.has(k));
+    if (rest.length) V.run(() => read(rest).then(redraw));
     release();
     performance.mark("vaelab:drawn");
     document.body.dataset.ready = "1";
