@@ -217,6 +217,9 @@
     const buffer = [];
     let ready = false;
     const es = new EventSource(`${BASE}/events?history=false`);
+    // a browser holds 6 connections per server: a stream left open by a page being left
+    // would starve the 6th page (until the socket times out)
+    window.addEventListener("pagehide", () => es.close());
     const apply = (points) => {
       const keys = new Set();
       let evals = false;
