@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from fastapi.staticfiles import StaticFiles
 
 from service.api.errors import validation_handler
 from service.api.routes import (
@@ -34,6 +35,7 @@ from service.api.routes import (
 from service.core.config import Settings, get_settings
 from service.core.queue import enqueue as send
 from service.db.models import Job
+from service.web import STATIC_DIR, docs, pages
 
 log = logging.getLogger("vaelab.api")
 
@@ -78,7 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             reaper.stop()
 
     app = FastAPI(title="vaelab", version="0.1.0", description=API_DESCRIPTION,
-                  lifespan=lifespan)
+                  lifespan=lifespan, docs_url=None, redoc_url=None)  # service.web.docs
     app.state.settings = settings
 
     def enqueue(job: Job) -> None:
@@ -90,4 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (jobs, metrics, events, rate_distortion, artifacts, checkpoints, samples,
                    sweeps, compare, schemes, storage, datasets, health, prometheus):
         app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.include_router(docs.router)
+    app.include_router(pages.router)
     return app

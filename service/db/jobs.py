@@ -49,24 +49,45 @@ def job_ids_matching(session: Session, text: str) -> list[uuid.UUID]:
 
     return matching(session, Job.id, text)
 
+# the spec fields the job list filters on: query name -> path in the resolved spec
+SPEC_FILTERS: dict[str, tuple[str, ...]] = {
+    "dataset": ("dataset", "name"),
+    "arch": ("model", "arch"),
+    "likelihood": ("likelihood", "kind"),
+    "kl": ("kl", "schedule", "kind"),
+}
+# sortable columns of the job list
+SORTS = ("created_at", "updated_at", "status", "owner", "name", "priority", "step", "attempts")
+
 
 def list_jobs(
     session: Session, *, status: str | None = None, owner: str | None = None,
     sweep_id: uuid.UUID | None = None, tag: str | None = None, limit: int = 50, offset: int = 0,
+    spec: dict[str, str] | None = None, sort: str = "created_at", descending: bool = True,
+    statuses: list[str] | None = None, ids: list[uuid.UUID] | None = None,
 ) -> tuple[list[Job], int]:
-    """One page of jobs, newest first, and how many match in all."""
+    """One page of jobs (default newest first) and how many match in all. ``spec`` filters
+    on :data:`SPEC_FILTERS` (``{"dataset": "digits"}``); ``sort`` is one of :data:`SORTS`."""
     q = select(Job)
     if status:
         q = q.where(Job.status == status)
+    if statuses:
+        q = q.where(Job.status.in_(statuses))
+    if ids:
+        q = q.where(Job.id.in_(ids))
     if owner:
         q = q.where(Job.owner == owner)
     if sweep_id:
         q = q.where(Job.sweep_id == sweep_id)
     if tag:
         q = q.where(Job.id.in_(select(JobTag.job_id).where(JobTag.tag == tag)))
+    for name, value in (spec or {}).items():
+        q = q.where(Job.spec[SPEC_FILTERS[name]].as_string() == value)
     total = session.scalar(select(func.count()).select_from(q.subquery())) or 0
+    column = getattr(Job, sort if sort in SORTS else "created_at")
+    key = column.desc() if descending else column.asc()
     rows = session.scalars(
-        q.order_by(Job.created_at.desc(), Job.id).limit(limit).offset(offset)
+        q.order_by(key, Job.created_at.desc(), Job.id).limit(limit).offset(offset)
     ).all()
     return list(rows), total
 

@@ -4,7 +4,8 @@ SSE: ``EventSourceResponse``, which also sends the keep-alive comments).
 Events: ``status`` (the job's status and progress; sent on connect and on every change),
 ``metrics`` (one per batch the worker flushed; its ``id`` is the batch's ``ts``) and
 ``end`` (the job finished and every point was sent). Reconnecting with ``Last-Event-ID``
-resumes after that batch: nothing is skipped or sent twice.
+resumes after that batch: nothing is skipped or sent twice. ``history=false`` starts after the
+newest stored batch instead (a dashboard reads the history, downsampled, from ``/metrics``).
 """
 
 from __future__ import annotations
@@ -14,15 +15,15 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 import anyio
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from service.api.deps import JobDep, SettingsDep
 from service.api.schemas import progress_of
 from service.db import jobs as jobs_db
-from service.db.metrics import batches_after
+from service.db.metrics import batches_after, last_ts
 from service.db.models import TERMINAL
-from service.db.session import session_scope
+from service.db.session import get_engine, session_scope
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["events"])
 
@@ -59,12 +60,17 @@ async def job_events(
     request: Request,
     settings: SettingsDep,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+    history: Annotated[bool, Query(description="false: only batches flushed after connecting "
+                                   "(ignored when resuming with Last-Event-ID).")] = True,
 ) -> AsyncIterator[ServerSentEvent]:
     try:
         cursor = float(last_event_id) if last_event_id else 0.0
     except ValueError:
         cursor = 0.0
     job_id, url = job.id, settings.db_url
+    if not history and not last_event_id:
+        cursor = await anyio.to_thread.run_sync(
+            lambda: last_ts(get_engine(url), job_id) or 0.0)
     last_status = None
     yield ServerSentEvent(retry=RETRY_MS)
     while not await request.is_disconnected():

@@ -19,6 +19,7 @@ from service.db.artifacts import job_bytes
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
 
 Status = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+Sort = Literal[tuple(f"{d}{c}" for c in jobs_db.SORTS for d in ("", "-"))]  # type: ignore[valid-type]
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=JobDetail,
@@ -51,12 +52,34 @@ def list_jobs(
     tag: str | None = None,
     owner: str | None = None,
     sweep: Annotated[uuid.UUID | None, Query(description="Jobs of this sweep.")] = None,
+    dataset: Annotated[str | None, Query(description="spec dataset.name")] = None,
+    arch: Annotated[str | None, Query(description="spec model.arch")] = None,
+    likelihood: Annotated[str | None, Query(description="spec likelihood.kind")] = None,
+    kl: Annotated[str | None, Query(description="spec kl.schedule.kind")] = None,
+    active: Annotated[bool, Query(description="Only queued and running jobs.")] = False,
+    ids: Annotated[str | None, Query(description="Comma-separated job ids.")] = None,
+    with_spec: Annotated[bool, Query(description="Include each job's spec.")] = False,
+    sort: Annotated[Sort, Query(description="Column; prefix '-' for descending.")
+                    ] = "-created_at",
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> JobList:
-    rows, total = jobs_db.list_jobs(session, status=status_, owner=owner, sweep_id=sweep,
-                                    tag=tag, limit=limit, offset=offset)
-    return JobList(items=[job_summary(j) for j in rows], total=total, limit=limit, offset=offset)
+    spec = {k: v for k, v in (("dataset", dataset), ("arch", arch),
+                              ("likelihood", likelihood), ("kl", kl)) if v}
+    rows, total = jobs_db.list_jobs(
+        session, status=status_, owner=owner, sweep_id=sweep, tag=tag, limit=limit,
+        offset=offset, spec=spec, sort=sort.lstrip("-"), descending=sort.startswith("-"),
+        statuses=["queued", "running"] if active else None, ids=_ids(ids) if ids else None)
+    return JobList(items=[job_summary(j, with_spec) for j in rows], total=total, limit=limit,
+                   offset=offset)
+
+
+def _ids(csv: str) -> list[uuid.UUID]:
+    try:
+        return [uuid.UUID(s.strip()) for s in csv.split(",") if s.strip()]
+    except ValueError:
+        raise HTTPException(422, [{"field": "ids", "message": "comma-separated job ids"}]
+                            ) from None
 
 
 @router.get("/{job_id}", response_model=JobDetail)
