@@ -135,7 +135,9 @@ def setup(spec: TrainSpec, device: str | None = None) -> Run:
 def restore(run: Run, path: str) -> int:
     """Load a checkpoint into the run; return the step to continue from."""
     tensors, meta = read_checkpoint(path)
-    if meta["spec"] != run.spec.model_dump(mode="json"):
+    # Compared after both pass through today's spec, so a checkpoint written before a new
+    # spec field existed (its default filled in) still resumes.
+    if parse_spec(meta["spec"]).model_dump(mode="json") != run.spec.model_dump(mode="json"):
         raise VaelabError(f"checkpoint {path} was written for a different spec")
     run.model.load_state_dict(split_prefix(tensors, "model"))
     run.likelihood.load_state_dict(split_prefix(tensors, "likelihood"))

@@ -1,5 +1,6 @@
 """The training loop: outputs, determinism, exact resume, stop flag, NaN guard, reductions."""
 
+import json
 import math
 
 import pytest
@@ -85,6 +86,23 @@ def test_resume_refuses_a_checkpoint_of_another_spec(tiny_spec, tmp_path):
     tiny_spec["model"]["latent_dim"] = 5
     with pytest.raises(Exception, match="different spec"):
         train(tiny_spec, None, resume_from=res.last_checkpoint)
+
+
+def test_resume_accepts_a_checkpoint_written_before_a_spec_field_existed(tiny_spec, tmp_path):
+    # A checkpoint's embedded spec lacks a field added since (here train.keep_checkpoints and
+    # eval.metrics, dropped from its metadata): with their defaults it is the same spec.
+    from safetensors.torch import save
+
+    from vae_engine.checkpoint import read_checkpoint
+
+    stopped = train(tiny_spec, None, LocalArtifacts(tmp_path), should_stop=lambda: True)
+    tensors, meta = read_checkpoint(stopped.last_checkpoint)
+    meta["spec"]["train"].pop("keep_checkpoints")
+    meta["spec"]["eval"].pop("metrics")
+    old = tmp_path / "old.safetensors"
+    old.write_bytes(save(tensors, metadata={"vaelab": json.dumps(meta)}))
+    res = train(tiny_spec, None, LocalArtifacts(tmp_path / "resumed"), resume_from=str(old))
+    assert res.status == "completed" and res.step == res.total_steps > stopped.step
 
 
 def test_non_finite_loss_names_step_and_checkpoint(tiny_spec, tmp_path):
