@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import psycopg  # noqa: E402
 import uvicorn  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
+from scratch_db import DEFAULT_ADMIN_URL, scratch_database  # noqa: E402
 
 KEYS = ["loss", "rate", "distortion", "elbo", "beta_effective", "grad_norm", "lr", "sigma"]
 TARGETS = {"job_page_ms": 1000, "compare_page_ms": 1500}
@@ -49,25 +49,11 @@ def main() -> None:
     ap.add_argument("--compare-jobs", type=int, default=20)
     ap.add_argument("--compare-points", type=int, default=10_000)
     ap.add_argument("--repeats", type=int, default=7)
-    ap.add_argument("--admin-url", default=os.environ.get(
-        "VAELAB_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"))
+    ap.add_argument("--admin-url", default=DEFAULT_ADMIN_URL)
     args = ap.parse_args()
 
-    admin = make_url(args.admin_url)
-    name = f"vaelab_bench_{uuid.uuid4().hex[:8]}"
-    conninfo = dict(host=admin.host, port=admin.port or 5432, user=admin.username,
-                    password=admin.password, dbname=admin.database, autocommit=True)
-    with psycopg.connect(**conninfo) as c:
-        c.execute(f'CREATE DATABASE "{name}"')
-    url = admin.set(database=name).render_as_string(hide_password=False)
-    try:
+    with scratch_database(args.admin_url) as url:
         run(url, args)
-    finally:
-        from service.db.session import dispose_all
-
-        dispose_all()
-        with psycopg.connect(**conninfo) as c:
-            c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def make_job(url: str, settings, n_points: int, keys: list[str], seed: int) -> uuid.UUID:  # noqa: ANN001

@@ -16,40 +16,24 @@ import statistics
 import sys
 import threading
 import time
-import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import httpx  # noqa: E402
-import psycopg  # noqa: E402
 import uvicorn  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
+from scratch_db import DEFAULT_ADMIN_URL, scratch_database  # noqa: E402
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--points", type=int, default=1_000_000)
     ap.add_argument("--requests", type=int, default=30)
-    ap.add_argument("--admin-url", default=os.environ.get(
-        "VAELAB_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"))
+    ap.add_argument("--admin-url", default=DEFAULT_ADMIN_URL)
     args = ap.parse_args()
 
-    admin = make_url(args.admin_url)
-    name = f"vaelab_bench_{uuid.uuid4().hex[:8]}"
-    conninfo = dict(host=admin.host, port=admin.port or 5432, user=admin.username,
-                    password=admin.password, dbname=admin.database, autocommit=True)
-    with psycopg.connect(**conninfo) as c:
-        c.execute(f'CREATE DATABASE "{name}"')
-    url = admin.set(database=name).render_as_string(hide_password=False)
-    try:
+    with scratch_database(args.admin_url) as url:
         run(url, args.points, args.requests)
-    finally:
-        from service.db.session import dispose_all
-
-        dispose_all()
-        with psycopg.connect(**conninfo) as c:
-            c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def run(url: str, n_points: int, n_requests: int) -> None:

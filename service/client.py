@@ -72,10 +72,13 @@ class Client:
     def job(self, job_id: str) -> dict:
         return self._json(self.http.get(f"/api/v1/jobs/{job_id}"))
 
-    def delete_job(self, job_id: str) -> None:
-        resp = self.http.delete(f"/api/v1/jobs/{job_id}")
+    def _delete(self, path: str) -> None:
+        resp = self.http.delete(path)
         if resp.status_code >= 400:
-            self._json(resp)
+            self._json(resp)  # raises ApiError with the server's reason
+
+    def delete_job(self, job_id: str) -> None:
+        self._delete(f"/api/v1/jobs/{job_id}")
 
     def upload_dataset(self, path: str, name: str) -> dict:
         """Stream a local ``.npz`` to ``POST /api/v1/datasets``."""
@@ -93,9 +96,7 @@ class Client:
         return self._json(self.http.get(f"/api/v1/datasets/{ref}"))
 
     def delete_dataset(self, ref: str) -> None:
-        resp = self.http.delete(f"/api/v1/datasets/{ref}")
-        if resp.status_code >= 400:
-            self._json(resp)
+        self._delete(f"/api/v1/datasets/{ref}")
 
     def storage(self) -> dict:
         return self._json(self.http.get("/api/v1/storage"))

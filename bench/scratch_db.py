@@ -1,0 +1,34 @@
+"""A scratch PostgreSQL database for one benchmark run: created from an admin URL, dropped
+(connections closed first) however the run ends."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import psycopg
+from sqlalchemy.engine import make_url
+
+DEFAULT_ADMIN_URL = os.environ.get(
+    "VAELAB_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+
+
+@contextmanager
+def scratch_database(admin_url: str) -> Iterator[str]:
+    """Yield the SQLAlchemy URL of a new database ``vaelab_bench_<random>``."""
+    admin = make_url(admin_url)
+    name = f"vaelab_bench_{uuid.uuid4().hex[:8]}"
+    conninfo = dict(host=admin.host, port=admin.port or 5432, user=admin.username,
+                    password=admin.password, dbname=admin.database, autocommit=True)
+    with psycopg.connect(**conninfo) as c:
+        c.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield admin.set(database=name).render_as_string(hide_password=False)
+    finally:
+        from service.db.session import dispose_all
+
+        dispose_all()
+        with psycopg.connect(**conninfo) as c:
+            c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
