@@ -77,7 +77,7 @@ def cmd_rm(args: argparse.Namespace) -> int:
 
 
 def dataset_line(ds: dict[str, Any]) -> str:
-    from service.cli.jobs import size_text
+    from service.cli.text import size_text
 
     shape = "x".join(str(n) for n in ds["shape"])
     factors = f", factors {', '.join(ds['factors'])}" if ds["factors"] else ""

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
 
 from service.cli.common import client_args, make_client, read_file
+from service.cli.text import params_text, progress_text, size_text, summary_text
 
 
 def add_submit(sub: argparse._SubParsersAction) -> None:
@@ -64,32 +64,6 @@ def _submit(args: argparse.Namespace) -> int:
     return 0 if final["status"] == "succeeded" else 1
 
 
-def summary_text(job: dict[str, Any]) -> str:
-    from service.cli.watch import duration
-
-    p = job["progress"]
-    where = f"step {p['step']}/{p['total_steps']}" if p["total_steps"] else "waiting"
-    lines = [f"job {job['id']}: {job['status']} at {where} (attempts {job['attempts']})"]
-    if job["status"] == "running":
-        eta = duration(p.get("eta_seconds"))
-        note = "" if p.get("eta_includes_evals") is not False else \
-            " (steps only: no evaluation timed yet)"
-        lines.append(f"  ETA {eta}{note}" if p.get("eta_seconds") is not None else
-                     "  ETA - (measuring the step time)")
-    if job.get("error"):
-        lines.append(f"  error: {job['error']}")
-    for w in job.get("warnings") or []:
-        lines.append(f"  warning: {w}")
-    if job.get("storage_bytes"):
-        lines.append(f"  files: {size_text(job['storage_bytes'])}")
-    summary = job.get("summary") or {}
-    for key in ("elbo", "iwae", "rate", "distortion", "bits_per_dim", "active_units",
-                "mutual_information"):
-        if isinstance(summary.get(key), int | float):
-            lines.append(f"  {key:>20}: {summary[key]:.4f}")
-    return "\n".join(lines)
-
-
 def cmd_jobs(args: argparse.Namespace) -> int:
     client = make_client(args)
     sweep = client.sweep(args.sweep)["id"] if args.sweep else None
@@ -102,22 +76,6 @@ def cmd_jobs(args: argparse.Namespace) -> int:
               f"{j['name']}{'  ' + params if params else ''}")
     print(f"({len(page['items'])} of {page['total']})")
     return 0
-
-
-def progress_text(job: dict[str, Any]) -> str:
-    p = job["progress"]
-    return f"{p['step']}/{p['total_steps']}" if p["total_steps"] else "-"
-
-
-def params_text(params: dict[str, Any] | None) -> str:
-    """A sweep point's values by their last path component (``beta=0.3 seed=1``), or by
-    the whole path where two components share a name."""
-    if not params:
-        return ""
-    last = [k.rsplit(".", 1)[-1] for k in params]
-    names = [k if last.count(k.rsplit(".", 1)[-1]) > 1 else k.rsplit(".", 1)[-1]
-             for k in params]
-    return " ".join(f"{n}={v}" for n, v in zip(names, params.values(), strict=True))
 
 
 def add_rm(sub: argparse._SubParsersAction) -> None:
@@ -136,14 +94,6 @@ def cmd_rm(args: argparse.Namespace) -> int:
         print(f"deleted job {job['id']} ({job['name']}, {job['status']}, "
               f"{size_text(job.get('storage_bytes') or 0)} freed)")
     return 0
-
-
-def size_text(n: int) -> str:
-    for unit in ("B", "kB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n} B"
 
 
 def cmd_status(args: argparse.Namespace) -> int:

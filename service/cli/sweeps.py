@@ -7,6 +7,7 @@ import argparse
 from typing import Any
 
 from service.cli.common import client_args, make_client, read_file
+from service.cli.text import counts_text, sweep_text
 
 
 def add_sweep(sub: argparse._SubParsersAction) -> None:
@@ -73,25 +74,6 @@ def cmd_sweeps_cancel(args: argparse.Namespace) -> int:
     print(json.dumps(sw, indent=2) if args.json else
           f"sweep {sw['id']}: cancel requested ({counts_text(sw)})")
     return 0
-
-
-def counts_text(sw: dict[str, Any]) -> str:
-    return ", ".join(f"{n} {s}" for s, n in sw["progress"]["counts"].items() if n) or "no jobs"
-
-
-def sweep_text(sw: dict[str, Any]) -> str:
-    from service.cli.jobs import params_text, progress_text
-
-    lines = [f"sweep {sw['id']} ({sw['name']}, {sw['owner']}): {sw['status']}, "
-             f"{sw['progress']['finished']}/{sw['progress']['total']} finished "
-             f"({counts_text(sw)})",
-             f"  varied: {', '.join(sw['varied']) or '-'}",
-             f"  {'job':8}  {'status':9}  {'progress':>13}  params"]
-    for sj in sw["jobs"]:
-        j = sj["job"]
-        lines.append(f"  {j['id'][:8]}  {j['status']:9}  {progress_text(j):>13}  "
-                     f"{params_text(sj['params'])}")
-    return "\n".join(lines)
 
 
 def load_sweep_file(path: str) -> dict[str, Any]:

@@ -14,6 +14,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from service.cli.common import client_args, make_client
+from service.cli.text import duration
 
 if TYPE_CHECKING:
     from rich.progress import Task
@@ -42,14 +43,6 @@ def cmd_watch(args: argparse.Namespace) -> int:
     return 0 if watch_sweep(client, sweep["id"])["status"] == "finished" else 1
 
 
-def duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    s = int(round(seconds))
-    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else \
-        f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{s}s"
-
-
 def _waiting(console: Any) -> Any:
     def say(why: str, pause: float) -> None:
         console.print(f"[yellow]waiting for the API: {why}; retrying in {pause:g} s "
@@ -63,7 +56,7 @@ def watch(client: Client, job_id: str) -> dict[str, Any]:
     from rich.progress import BarColumn, Progress, ProgressColumn, TextColumn
     from rich.text import Text
 
-    from service.cli.jobs import summary_text
+    from service.cli.text import summary_text
 
     class Eta(ProgressColumn):
         def render(self, task: Task) -> Text:
@@ -110,7 +103,7 @@ def watch_sweep(client: Client, sweep_id: str, poll_s: float = 2.0) -> dict[str,
     (Polled, not streamed: the API streams events per job, and a sweep may have hundreds.)"""
     from rich.progress import BarColumn, Progress, TextColumn
 
-    from service.cli.sweeps import counts_text
+    from service.cli.text import counts_text
 
     with Progress(TextColumn("{task.description}"), BarColumn(),
                   TextColumn("{task.fields[counts]}")) as bar:
