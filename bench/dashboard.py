@@ -27,7 +27,6 @@ import os
 import shutil
 import statistics
 import sys
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -35,8 +34,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import psycopg  # noqa: E402
-import uvicorn  # noqa: E402
-from scratch_db import DEFAULT_ADMIN_URL, scratch_database  # noqa: E402
+from harness import DEFAULT_ADMIN_URL, scratch_database, served  # noqa: E402
 
 KEYS = ["loss", "rate", "distortion", "elbo", "beta_effective", "grad_norm", "lr", "sigma"]
 TARGETS = {"job_page_ms": 1000, "compare_page_ms": 1500}
@@ -131,24 +129,15 @@ def run(url: str, args: argparse.Namespace) -> None:
     with psycopg.connect(url.replace("postgresql+psycopg", "postgresql"), autocommit=True) as c:
         c.execute("ANALYZE")
 
-    port = 8765 + os.getpid() % 1000
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port,
-                                           log_level="warning"))
-    th = threading.Thread(target=server.run, daemon=True)
-    th.start()
-    while not server.started:
-        time.sleep(0.05)
-    base = f"http://127.0.0.1:{port}"
-    driver = chromium()
-    try:
-        job_ms = time_page(driver, f"{base}/jobs/{big}", args.repeats)
-        cmp_ms = time_page(driver, f"{base}/compare?ids={','.join(map(str, small))}",
-                           args.repeats)
-        drawn = driver.execute_script("return document.body.dataset.drawn")
-    finally:
-        driver.quit()
-        server.should_exit = True
-        th.join(timeout=10)
+    with served(create_app(settings)) as base:
+        driver = chromium()
+        try:
+            job_ms = time_page(driver, f"{base}/jobs/{big}", args.repeats)
+            cmp_ms = time_page(driver, f"{base}/compare?ids={','.join(map(str, small))}",
+                               args.repeats)
+            drawn = driver.execute_script("return document.body.dataset.drawn")
+        finally:
+            driver.quit()
     figures = {
         "job_page_ms": round(statistics.median(job_ms), 1),
         "compare_page_ms": round(statistics.median(cmp_ms), 1),

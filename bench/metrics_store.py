@@ -11,18 +11,15 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import statistics
 import sys
-import threading
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import httpx  # noqa: E402
-import uvicorn  # noqa: E402
-from scratch_db import DEFAULT_ADMIN_URL, scratch_database  # noqa: E402
+from harness import DEFAULT_ADMIN_URL, scratch_database, served  # noqa: E402
 
 
 def main() -> None:
@@ -64,16 +61,9 @@ def run(url: str, n_points: int, n_requests: int) -> None:
         conn.commit()
 
     # ---- query: real HTTP against uvicorn in a thread
-    port = 8765 + os.getpid() % 1000
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port,
-                                           log_level="warning"))
-    th = threading.Thread(target=server.run, daemon=True)
-    th.start()
-    while not server.started:
-        time.sleep(0.05)
-    base = f"http://127.0.0.1:{port}/api/v1/jobs/{jid}/metrics"
     lat = []
-    with httpx.Client(timeout=30) as http:
+    with served(create_app(settings)) as api, httpx.Client(timeout=30) as http:
+        base = f"{api}/api/v1/jobs/{jid}/metrics"
         r = http.get(base, params={"keys": "loss", "max_points": 1000})  # warm-up
         series = r.json()["series"][0]
         for _ in range(n_requests):
@@ -81,8 +71,6 @@ def run(url: str, n_points: int, n_requests: int) -> None:
             r = http.get(base, params={"keys": "loss", "max_points": 1000})
             r.raise_for_status()
             lat.append((time.perf_counter() - t) * 1000)
-    server.should_exit = True
-    th.join(timeout=10)
     spikes_kept = sum(1 for v in series["values"] if v is not None and v > 20)
     print(f"points={n_points}")
     print(f"ingest_points_per_s={rate:,.0f}  (target >= 50,000; {ingest_s:.1f} s)")

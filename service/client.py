@@ -65,9 +65,12 @@ class Client:
                 "resources": {"device": device}}
         return self._json(self.http.post("/api/v1/jobs", json=body))
 
+    def _list(self, path: str, filters: dict[str, Any]) -> dict:
+        params = {k: v for k, v in filters.items() if v is not None}  # unset filters left out
+        return self._json(self.http.get(path, params=params))
+
     def jobs(self, **filters: Any) -> dict:
-        params = {k: v for k, v in filters.items() if v is not None}
-        return self._json(self.http.get("/api/v1/jobs", params=params))
+        return self._list("/api/v1/jobs", filters)
 
     def job(self, job_id: str) -> dict:
         return self._json(self.http.get(f"/api/v1/jobs/{job_id}"))
@@ -89,8 +92,7 @@ class Client:
                 timeout=httpx.Timeout(30.0, write=600.0, read=600.0)))
 
     def datasets(self, **filters: Any) -> dict:
-        params = {k: v for k, v in filters.items() if v is not None}
-        return self._json(self.http.get("/api/v1/datasets", params=params))
+        return self._list("/api/v1/datasets", filters)
 
     def dataset(self, ref: str) -> dict:
         return self._json(self.http.get(f"/api/v1/datasets/{ref}"))

@@ -1,12 +1,15 @@
-"""A scratch PostgreSQL database for one benchmark run: created from an admin URL, dropped
-(connections closed first) however the run ends."""
+"""What the service benchmarks share: a scratch PostgreSQL database for one run (created from
+an admin URL, dropped however the run ends) and the API served by uvicorn in a thread."""
 
 from __future__ import annotations
 
 import os
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import psycopg
 from sqlalchemy.engine import make_url
@@ -32,3 +35,23 @@ def scratch_database(admin_url: str) -> Iterator[str]:
         dispose_all()
         with psycopg.connect(**conninfo) as c:
             c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def served(app: Any) -> Iterator[str]:
+    """Serve ``app`` with uvicorn on a local port in a daemon thread; yield its base URL and
+    stop the server when the block ends."""
+    import uvicorn
+
+    port = 8765 + os.getpid() % 1000
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
