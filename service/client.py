@@ -175,19 +175,12 @@ class Client:
                         if event == "end":
                             return
                     why = "the API closed the stream"
-            except httpx.TransportError as exc:
-                if not reconnect:
+            except (httpx.TransportError, ApiError) as exc:
+                why = retry_reason(exc)
+                if not reconnect or why is None:
                     raise
-                why = f"connection lost ({type(exc).__name__})"
-            except ApiError as exc:
-                if not reconnect or exc.status not in RETRY_STATUSES:
-                    raise
-                why = f"the API answered {exc.status}"
-            pause = BACKOFF_S[min(failures, len(BACKOFF_S) - 1)]
+            backoff(failures, why, on_wait)
             failures += 1
-            if on_wait is not None:
-                on_wait(why, pause)
-            time.sleep(pause)
 
     def retrying(self, call: Callable[[], Any],
                  on_wait: Callable[[str, float], None] | None = None) -> Any:
@@ -197,17 +190,29 @@ class Client:
         while True:
             try:
                 return call()
-            except httpx.TransportError as exc:
-                why = f"connection lost ({type(exc).__name__})"
-            except ApiError as exc:
-                if exc.status not in RETRY_STATUSES:
+            except (httpx.TransportError, ApiError) as exc:
+                why = retry_reason(exc)
+                if why is None:
                     raise
-                why = f"the API answered {exc.status}"
-            pause = BACKOFF_S[min(failures, len(BACKOFF_S) - 1)]
+            backoff(failures, why, on_wait)
             failures += 1
-            if on_wait is not None:
-                on_wait(why, pause)
-            time.sleep(pause)
+
+
+def retry_reason(exc: Exception) -> str | None:
+    """Why a failed call is worth retrying (the API is unreachable or restarting), or None."""
+    if isinstance(exc, httpx.TransportError):
+        return f"connection lost ({type(exc).__name__})"
+    if isinstance(exc, ApiError) and exc.status in RETRY_STATUSES:
+        return f"the API answered {exc.status}"
+    return None
+
+
+def backoff(failures: int, why: str, on_wait: Callable[[str, float], None] | None) -> None:
+    """Sleep the pause of the ``failures``-th retry (:data:`BACKOFF_S`), telling ``on_wait``."""
+    pause = BACKOFF_S[min(failures, len(BACKOFF_S) - 1)]
+    if on_wait is not None:
+        on_wait(why, pause)
+    time.sleep(pause)
 
 
 def read_events(resp: httpx.Response) -> Iterator[tuple[str, dict, str | None]]:
