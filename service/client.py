@@ -3,23 +3,12 @@ stream (Server-Sent Events, decoded by httpx-sse)."""
 
 from __future__ import annotations
 
-import getpass
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
 from httpx_sse import EventSource
-
-
-def default_user() -> str:
-    from service.core.config import get_settings
-
-    try:
-        return get_settings().user or getpass.getuser()
-    except Exception:  # noqa: BLE001
-        return "anonymous"
-
 
 # pauses between reconnection attempts (then the last, forever); statuses worth a retry
 BACKOFF_S = (0.5, 1.0, 2.0, 4.0, 8.0, 10.0)
@@ -35,16 +24,25 @@ class ApiError(RuntimeError):
             msg = f"HTTP {status}: invalid request: {text}"
         else:
             msg = f"HTTP {status}: {detail}"
+        if status == 401:
+            msg += (" (set VAELAB_TOKEN, or run `vaelab login --url URL --token TOKEN`; an "
+                    "admin creates tokens with `vaelab tokens create --user NAME`)")
         super().__init__(msg)
 
 
 class Client:
-    def __init__(self, url: str, user: str | None = None, timeout: float = 30.0):
-        self.url = url.rstrip("/")
-        self.http = httpx.Client(
-            base_url=self.url, timeout=timeout,
-            headers={"X-Vaelab-User": user or default_user()},
-        )
+    """The API at ``url`` (default: :func:`service.clientconfig.resolve`) with ``token``
+    (default: ``VAELAB_TOKEN``, ``vaelab login``'s, or the local server's admin token)."""
+
+    def __init__(self, url: str | None = None, token: str | None = None,
+                 timeout: float = 30.0):
+        from service.clientconfig import resolve
+
+        found_url, found_token = resolve(url)
+        self.url = found_url.rstrip("/")
+        token = token or found_token
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.http = httpx.Client(base_url=self.url, timeout=timeout, headers=headers)
 
     def _json(self, resp: httpx.Response) -> Any:
         if resp.status_code >= 400:
@@ -99,6 +97,29 @@ class Client:
 
     def delete_dataset(self, ref: str) -> None:
         self._delete(f"/api/v1/datasets/{ref}")
+
+    # users and tokens (service/api/routes/users.py)
+    def create_user(self, body: dict) -> dict:
+        return self._json(self.http.post("/api/v1/users", json=body))
+
+    def users(self) -> list[dict]:
+        return self._json(self.http.get("/api/v1/users"))
+
+    def me(self) -> dict:
+        return self._json(self.http.get("/api/v1/users/me"))
+
+    def update_user(self, name: str, fields: dict) -> dict:
+        return self._json(self.http.patch(f"/api/v1/users/{name}", json=fields))
+
+    def create_token(self, user: str | None = None, expires_days: float | None = None) -> dict:
+        return self._json(self.http.post("/api/v1/tokens", json={
+            "user": user, "expires_days": expires_days}))
+
+    def tokens(self, user: str | None = None) -> list[dict]:
+        return self._list("/api/v1/tokens", {"user": user})
+
+    def revoke_token(self, token_id: str) -> dict:
+        return self._json(self.http.delete(f"/api/v1/tokens/{token_id}"))
 
     def storage(self) -> dict:
         return self._json(self.http.get("/api/v1/storage"))

@@ -11,10 +11,11 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
 
+from service.api.deps import current_identity
 from service.api.errors import validation_handler
 from service.api.routes import (
     artifacts,
@@ -31,11 +32,13 @@ from service.api.routes import (
     schemes,
     storage,
     sweeps,
+    users,
 )
+from service.api.schemas import ErrorOut
 from service.core.config import Settings, get_settings
 from service.core.queue import enqueue as send
 from service.db.models import Job
-from service.web import STATIC_DIR, docs, pages
+from service.web import STATIC_DIR, docs, login, pages
 
 log = logging.getLogger("vaelab.api")
 
@@ -43,8 +46,22 @@ API_DESCRIPTION = """Train variational autoencoders on the lab's workers.
 
 Submit a TrainSpec to `POST /api/v1/jobs`, follow it on `GET /api/v1/jobs/{id}/events`
 (Server-Sent Events), read its metrics from `GET /api/v1/jobs/{id}/metrics`.
-Identify yourself with the `X-Vaelab-User` header (no authentication; default `anonymous`).
+Every `/api/v1` route needs an API token: `Authorization: Bearer <token>` (`vaelab users
+create`, `vaelab tokens create`; the embedded server writes its admin's token to
+`<data dir>/admin.token`). Without a valid one the answer is 401; a refusal is a 403 that
+says why. `/healthz`, `/readyz` and `/metrics` need none.
 """
+
+# every /api/v1 router: a token is required; 401/403 documented once, here
+API_ROUTERS = (jobs, metrics, events, rate_distortion, artifacts, checkpoints, samples, sweeps,
+               compare, schemes, storage, datasets)
+OPEN_ROUTERS = (health, prometheus)
+AUTH_RESPONSES: dict[int | str, dict] = {
+    401: {"model": ErrorOut, "description": "No API token, or one that is unknown, revoked "
+          "or expired (with `WWW-Authenticate: Bearer`)."},
+    403: {"model": ErrorOut, "description": "The token's user may not do this; the detail "
+          "says why."},
+}
 
 
 def _measure_latency(app: FastAPI, settings: Settings) -> None:
@@ -89,10 +106,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.enqueue = enqueue
     app.add_exception_handler(RequestValidationError, validation_handler)
     _measure_latency(app, settings)
-    for module in (jobs, metrics, events, rate_distortion, artifacts, checkpoints, samples,
-                   sweeps, compare, schemes, storage, datasets, health, prometheus):
+    authenticated = [Depends(current_identity)]
+    for router in [m.router for m in API_ROUTERS] + [users.users, users.tokens]:
+        app.include_router(router, dependencies=authenticated, responses=AUTH_RESPONSES)
+    for module in OPEN_ROUTERS:
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(docs.router)
-    app.include_router(pages.router)
+    app.include_router(login.router)
+    app.include_router(pages.router, dependencies=[Depends(login.page_user)])
     return app

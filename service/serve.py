@@ -3,7 +3,9 @@
 SQLite database, artifacts and broker under ``./vaelab-data/``; the broker is kombu's
 SQLAlchemy transport on its own SQLite file (transactional put/get, survives restarts, no
 server). Migrates the database, re-sends jobs left queued or running by a previous run,
-starts one worker subprocess consuming both queues, runs the API on 127.0.0.1:8000, and on
+creates the first admin and its token file when there is no user
+(:mod:`service.core.users`), prints a sign-in link for the dashboard, starts one worker
+subprocess consuming both queues, runs the API on 127.0.0.1:8000, and on
 Ctrl-C stops the API and then the worker (which checkpoints a running job and requeues it).
 """
 
@@ -96,6 +98,7 @@ def serve(host: str, port: int, data_dir: str | None, with_worker: bool = True) 
 
     from service.core import jobs as jobops
     from service.core.queue import enqueue
+    from service.core.users import ensure_local_admin, read_secret
     from service.db import migrate
     from service.db.session import session_scope
     from service.main import create_app
@@ -106,10 +109,17 @@ def serve(host: str, port: int, data_dir: str | None, with_worker: bool = True) 
     settings.ensure_dirs()
     lock = _lock(settings.data_dir.resolve())
     migrate.upgrade(settings.db_url)
+    admin = ensure_local_admin(settings)
     with session_scope(settings.db_url) as s:
         resent = jobops.requeue_unfinished(s, lambda job: enqueue(settings, job))
     url = f"http://{host}:{port}"
     print(f"vaelab: API on {url} (docs {url}/docs)", flush=True)
+    if admin:
+        print(f"vaelab: created the admin user {admin}; its token is in "
+              f"{settings.admin_token_file} (the CLI here uses it)", flush=True)
+    token = read_secret(settings.admin_token_file)
+    if token:
+        print(f"vaelab: open the dashboard signed in: {url}/login?token={token}", flush=True)
     print(f"vaelab: data in {settings.data_dir.resolve()} (database {settings.db_url})",
           flush=True)
     if resent:

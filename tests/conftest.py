@@ -59,6 +59,23 @@ def long_spec(epochs: int = 30) -> dict:
     return tiny_spec(epochs=epochs, eval_every_epochs=0, checkpoint_every_epochs=1)
 
 
+# ------------------------------------------------------------------------- users
+
+ADMIN = "admin"  # the user every shared fixture (TestClient, Procs, the client) acts as
+
+
+def make_user(db_url: str, name: str, role: str = "member") -> str:
+    """A token of user ``name`` (created as ``role`` if missing), through service.db.users."""
+    from service.db import users as users_db
+    from service.db.session import session_scope
+
+    with session_scope(db_url) as s:
+        if users_db.get_user(s, name) is None:
+            users_db.create_user(s, name, role=role)
+        _, secret = users_db.create_token(s, name)
+    return secret
+
+
 # ------------------------------------------------------------------------- backends
 
 
@@ -70,6 +87,21 @@ class Backend:
     data_dir: Path
     queue_suffix: str
     cleanup: list[Callable[[], None]] = field(default_factory=list)
+    # the admin every fixture acts as (created once the database is migrated), and the
+    # tokens of other users the tests made (name -> token)
+    token: str = ""
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def auth(self) -> dict[str, str]:
+        """The admin's ``Authorization`` header: TestClient(app, headers=backend.auth)."""
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def auth_as(self, name: str, role: str = "member") -> dict[str, str]:
+        """The header of user ``name`` (created as ``role`` on first use, with a token)."""
+        if name not in self.tokens:
+            self.tokens[name] = make_user(self.db_url, name, role)
+        return {"Authorization": f"Bearer {self.tokens[name]}"}
 
     def env(self, **extra: str) -> dict[str, str]:
         """VAELAB_* settings for processes of this backend (short timers for tests)."""
@@ -89,6 +121,7 @@ class Backend:
             "VAELAB_MAX_ATTEMPTS": "3",
             "VAELAB_METRIC_BATCH_SECONDS": "0.5",
             "VAELAB_VISIBILITY_TIMEOUT_S": "3600",
+            "VAELAB_TOKEN": self.token,
         }
         env.update(extra)
         return env
@@ -171,6 +204,7 @@ def backend(request, tmp_path_factory) -> Iterator[Backend]:  # noqa: ANN001
     else:
         b = _make_sqlite(tmp)
     migrate.upgrade(b.db_url)
+    b.token = make_user(b.db_url, ADMIN, "admin")
     yield b
     for fn in b.cleanup:
         fn()
@@ -182,6 +216,7 @@ def sqlite_backend(tmp_path_factory) -> Iterator[Backend]:  # noqa: ANN001
 
     b = _make_sqlite(tmp_path_factory.mktemp("vaelab-embedded"))
     migrate.upgrade(b.db_url)
+    b.token = make_user(b.db_url, ADMIN, "admin")
     yield b
 
 

@@ -1,4 +1,5 @@
-"""FastAPI dependencies as ``Annotated`` aliases."""
+"""FastAPI dependencies as ``Annotated`` aliases: the session, the caller (from the bearer
+token or the dashboard's cookie) and the rules of :mod:`service.core.access` as 403s."""
 
 from __future__ import annotations
 
@@ -6,14 +7,17 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Annotated
 
-from fastapi import Depends, Header, HTTPException, Path, Request
+from fastapi import Depends, HTTPException, Path, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
+from service.core import access
 from service.core.config import Settings
 from service.db import jobs as jobs_db
 from service.db import sweeps as sweeps_db
+from service.db import users as users_db
 from service.db.ids import BadId
-from service.db.models import Job, Sweep
+from service.db.models import Job, Sweep, User
 from service.db.session import get_sessionmaker
 
 
@@ -35,19 +39,68 @@ def get_session(settings: SettingsDep) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-def current_user(
-    x_vaelab_user: Annotated[
-        str | None,
-        Header(description="Who is asking. No authentication: the lab trusts its network."),
-    ] = None,
-) -> str:
-    user = (x_vaelab_user or "").strip() or "anonymous"
-    if len(user) > 200:
-        raise HTTPException(400, "X-Vaelab-User is longer than 200 characters")
+TOKEN_COOKIE = "vaelab_token"
+bearer = HTTPBearer(auto_error=False, description="An API token (`vaelab users create`, "
+                    "`vaelab tokens create`); the dashboard sends it as a cookie instead.")
+
+
+def unauthorized(why: str) -> HTTPException:
+    return HTTPException(401, why, headers={"WWW-Authenticate": "Bearer"})
+
+
+def current_identity(
+    request: Request, session: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> users_db.Identity:
+    """The caller, from ``Authorization: Bearer <token>`` or the dashboard's cookie; 401
+    without a valid token. The owner of what a request creates always comes from here."""
+    secret = credentials.credentials if credentials else request.cookies.get(TOKEN_COOKIE)
+    if not secret:
+        raise unauthorized("an API token is required: send `Authorization: Bearer <token>` "
+                           "(`vaelab login`, or VAELAB_TOKEN)")
+    identity = users_db.authenticate(session, secret)
+    if identity is None:
+        raise unauthorized("the API token is unknown, revoked or expired")
+    if "x-vaelab-user" in request.headers:
+        raise HTTPException(400, "X-Vaelab-User is no longer read: who you are comes from "
+                                 "your API token; drop the header")
+    return identity
+
+
+def current_user(identity: Annotated[users_db.Identity, Depends(current_identity)]) -> User:
+    return identity.user
+
+
+CurrentUser = Annotated[User, Depends(current_user)]
+CurrentIdentity = Annotated[users_db.Identity, Depends(current_identity)]
+
+
+def require_admin(user: CurrentUser) -> User:
+    try:
+        access.require_admin(user, "do this")
+    except access.Forbidden as exc:
+        raise HTTPException(403, str(exc)) from None
     return user
 
 
-CurrentUser = Annotated[str, Depends(current_user)]
+AdminUser = Annotated[User, Depends(require_admin)]
+
+
+def forbid_unless(check: Callable[[], None]) -> None:
+    """Run an :mod:`service.core.access` check; its refusal becomes a 403 saying why."""
+    try:
+        check()
+    except access.Forbidden as exc:
+        raise HTTPException(403, str(exc)) from None
+
+
+def owner_or_admin(user: User, owner: str, action: str, what: str) -> None:
+    """403 unless ``user`` owns the resource or is an admin (cancel, delete, priority...)."""
+    forbid_unless(lambda: access.require_owner_or_admin(user, owner, action, what))
+
+
+def readable(user: User, settings: Settings, owner: str) -> bool:
+    return access.may_read(user, owner, settings.read_scope)
 
 
 def get_enqueue(request: Request) -> Callable[[Job], None]:
@@ -78,10 +131,11 @@ def resolve(what: str, field: str, text: str,
     return ids[0]
 
 
-def get_job(job_id: IdPath, session: SessionDep) -> Job:
+def get_job(job_id: IdPath, session: SessionDep, user: CurrentUser,
+            settings: SettingsDep) -> Job:
     found = resolve("job", "job_id", job_id, lambda t: jobs_db.job_ids_matching(session, t))
     job = jobs_db.get_job(session, found)
-    if job is None:
+    if job is None or not readable(user, settings, job.owner):
         raise HTTPException(404, f"no job {job_id}")
     return job
 
@@ -89,11 +143,12 @@ def get_job(job_id: IdPath, session: SessionDep) -> Job:
 JobDep = Annotated[Job, Depends(get_job)]
 
 
-def get_sweep(sweep_id: IdPath, session: SessionDep) -> Sweep:
+def get_sweep(sweep_id: IdPath, session: SessionDep, user: CurrentUser,
+              settings: SettingsDep) -> Sweep:
     found = resolve("sweep", "sweep_id", sweep_id,
                     lambda t: sweeps_db.sweep_ids_matching(session, t))
     sweep = sweeps_db.get_sweep(session, found)
-    if sweep is None:
+    if sweep is None or not readable(user, settings, sweep.owner):
         raise HTTPException(404, f"no sweep {sweep_id}")
     return sweep
 

@@ -1,7 +1,8 @@
 """The ``vaelab`` command: ``train`` runs a spec locally (vae_engine.cli); the service adds
 ``serve``, ``api``, ``worker``, ``migrate`` (:mod:`.server`), ``submit``, ``jobs``,
 ``status``, ``cancel`` (:mod:`.jobs`), ``sweep`` (:mod:`.sweeps`), ``rd`` and ``download``
-(:mod:`.results`). This module assembles the parser and dispatches.
+(:mod:`.results`), ``users``, ``tokens`` and ``login`` (:mod:`.users`). This module
+assembles the parser and dispatches.
 
 Subcommands import their dependencies lazily so ``vaelab --help`` stays fast (and so the
 worker's parent process never imports torch).
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 
-from service.cli import datasets, jobs, results, server, sweeps, watch
+from service.cli import datasets, jobs, results, server, sweeps, users, watch
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,6 +41,9 @@ def add_service_parsers(sub: argparse._SubParsersAction) -> None:
     watch.add_watch(sub)
     jobs.add_rm(sub)
     datasets.add_datasets(sub)
+    users.add_users(sub)
+    users.add_tokens(sub)
+    users.add_login(sub)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,4 +1,4 @@
-"""What the client commands share: the ``--url``/``--user`` options, the API client they
+"""What the client commands share: the ``--url`` option, the API client they
 build, reading a spec or sweep file, resolving an id prefix, and the one error path of
 every ``vaelab`` command (:func:`guard`): one line on stderr, exit 2 for a bad file, option
 or request, 3 when the API cannot be reached, never a traceback."""
@@ -16,20 +16,19 @@ EXIT_UNREACHABLE = 3
 
 
 def client_args(p: argparse.ArgumentParser, nested: bool = False) -> None:
-    """``--url`` and ``--user``; ``nested``: on a sub-command of a command that has them
-    too, where an absent option must not overwrite the parent's value."""
+    """``--url``; ``nested``: on a sub-command of a command that has it too, where an
+    absent option must not overwrite the parent's value. Who you are comes from your token
+    (VAELAB_TOKEN, ``vaelab login``, or the local server's admin token)."""
     default = argparse.SUPPRESS if nested else None
     p.add_argument("--url", default=default,
-                   help="API URL (default VAELAB_API_URL or http://127.0.0.1:8000).")
-    p.add_argument("--user", default=default,
-                   help="Sent as X-Vaelab-User (default VAELAB_USER, else your login name).")
+                   help="API URL (default VAELAB_API_URL, else `vaelab login`'s, else "
+                        "http://127.0.0.1:8000).")
 
 
 def make_client(args: argparse.Namespace) -> Client:
     from service.client import Client
-    from service.core.config import get_settings
 
-    return Client(args.url or get_settings().api_url, args.user)
+    return Client(getattr(args, "url", None))
 
 
 def guard(fn: Callable[[], int | None]) -> int:

@@ -53,9 +53,28 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_api(args: argparse.Namespace) -> int:
     import uvicorn
 
+    _first_admin()
     uvicorn.run("service.main:create_app", factory=True, host=args.host, port=args.port,
                 workers=args.workers)
     return 0
+
+
+def _first_admin() -> None:
+    """With no user yet (and a migrated database), the first admin and its token file."""
+    from service.core.config import get_settings
+    from service.core.users import ensure_local_admin
+    from service.db import migrate
+
+    s = get_settings()
+    try:
+        migrate.check(s.db_url)
+    except Exception:  # noqa: BLE001 - not migrated or unreachable: the API says so itself
+        return
+    s.ensure_dirs()
+    name = ensure_local_admin(s)
+    if name:
+        print(f"vaelab: created the admin user {name}; its token is in "
+              f"{s.admin_token_file}", flush=True)
 
 
 def cmd_worker(args: argparse.Namespace) -> int:

@@ -42,9 +42,14 @@ class Settings(BaseSettings):
     api_url: str = Field(
         default="http://127.0.0.1:8000", description="Where the CLI client finds the API."
     )
-    user: str | None = Field(
-        default=None, description="Who the CLI client says it is (X-Vaelab-User); default "
-                                  "the login name.",
+    token: str | None = Field(
+        default=None, description="The CLI client's API token; overrides the one `vaelab "
+                                  "login` stored.",
+    )
+    read_scope: Literal["lab", "owner"] = Field(
+        default="lab", description="Who reads a job, sweep, its metrics and files: `lab` "
+                                   "(everyone with a token) or `owner` (its owner and admins; "
+                                   "others get 404).",
     )
     visibility_timeout_s: int = Field(
         default=7 * 24 * 3600, ge=60,
@@ -115,6 +120,11 @@ class Settings(BaseSettings):
     @property
     def datasets(self) -> Path:
         return (self.dataset_root or self.data_dir / "datasets").resolve()
+
+    @property
+    def admin_token_file(self) -> Path:
+        """Where the embedded default writes the first admin's token (mode 0600)."""
+        return (self.data_dir / "admin.token").resolve()
 
     @property
     def embedded_broker(self) -> bool:

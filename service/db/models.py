@@ -1,5 +1,5 @@
 """Tables: ``jobs``, ``job_tags``, ``metrics``, ``metric_rollups``, ``artifacts``, ``sweeps``,
-``evaluations``, ``datasets`` (SQLAlchemy 2.0
+``evaluations``, ``datasets``, ``users``, ``api_tokens`` (SQLAlchemy 2.0
 typed mappings).
 
 Created by Alembic migrations only (``migrations/``); ``create_all`` is never called outside
@@ -226,3 +226,44 @@ class Dataset(Base):
 
     __table_args__ = (Index("uq_datasets_name", "name", unique=True),
                       Index("ix_datasets_owner", "owner"))
+
+
+USER_ROLES = ("admin", "member")
+
+
+class User(Base):
+    """Someone who may call the API (migration 0008). A NULL limit is no limit; the
+    scheduler reads ``max_running``, ``max_queued``, ``weight`` and ``max_priority``."""
+
+    __tablename__ = "users"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16), default="member")
+    max_running: Mapped[int | None] = mapped_column(Integer)
+    max_queued: Mapped[int | None] = mapped_column(Integer)
+    weight: Mapped[float] = mapped_column(Double, default=1.0)
+    max_priority: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+class ApiToken(Base):
+    """A bearer token: only the sha256 of its secret is kept (migration 0008)."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    user: Mapped[str] = mapped_column(
+        String(200), ForeignKey("users.name", name="fk_api_tokens_user", ondelete="CASCADE"),
+        index=True)
+    hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (Index("uq_api_tokens_hash", "hash", unique=True),)

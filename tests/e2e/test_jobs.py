@@ -28,7 +28,7 @@ class Stack:
         self.url = procs.api(backend)
         self.worker = procs.worker(backend)
         self.http = httpx.Client(base_url=self.url, timeout=30,
-                                 headers={"X-Vaelab-User": "e2e"})
+                                 headers=backend.auth_as("e2e"))
 
     def submit(self, spec: dict, **body) -> dict:  # noqa: ANN003
         r = self.http.post("/api/v1/jobs", json={"spec": spec, **body})

@@ -22,14 +22,14 @@ def client(backend):  # noqa: ANN001, ANN201
     from service.main import create_app
 
     app = create_app(backend.settings(reaper_enabled=False))
-    with TestClient(app) as c:
+    with TestClient(app, headers=backend.auth) as c:
         c.backend = backend
         yield c
 
 
 def submit(client, owner="alice", **body):  # noqa: ANN001, ANN003, ANN201
     payload = {"spec": tiny_spec(), **body}
-    return client.post("/api/v1/jobs", json=payload, headers={"X-Vaelab-User": owner})
+    return client.post("/api/v1/jobs", json=payload, headers=client.backend.auth_as(owner))
 
 
 def test_submit_returns_201_with_the_queued_job(client) -> None:  # noqa: ANN001
@@ -52,10 +52,10 @@ def test_submit_returns_201_with_the_queued_job(client) -> None:  # noqa: ANN001
     assert again["spec_hash"] == job["spec_hash"]
 
 
-def test_owner_defaults_to_anonymous_and_cuda_goes_to_the_gpu_queue(client) -> None:  # noqa: ANN001
+def test_the_owner_is_the_token_s_user_and_cuda_goes_to_the_gpu_queue(client) -> None:  # noqa: ANN001
     r = client.post("/api/v1/jobs", json={"spec": tiny_spec(), "resources": {"device": "cuda"}})
     assert r.status_code == 201
-    assert r.json()["owner"] == "anonymous"
+    assert r.json()["owner"] == "admin"  # the fixtures' token
     assert r.json()["queue"].startswith("gpu")
 
 

@@ -21,7 +21,8 @@ def client(backend):  # noqa: ANN001, ANN201
     from service.main import create_app
 
     settings = backend.settings(reaper_enabled=False, dataset_max_bytes=200_000)
-    with TestClient(create_app(settings)) as c:
+    with TestClient(create_app(settings), headers=backend.auth) as c:
+        c.backend = backend
         c.settings = settings
         yield c
 
@@ -40,7 +41,7 @@ def _good(**extra) -> bytes:  # noqa: ANN003
 
 def upload(client, body: bytes, name: str | None = None, owner: str = "uma"):  # noqa: ANN001, ANN201
     return client.post("/api/v1/datasets", params={"name": name or uuid.uuid4().hex[:12]},
-                       content=body, headers={"X-Vaelab-User": owner,
+                       content=body, headers={**client.backend.auth_as(owner),
                                               "Content-Type": "application/octet-stream"})
 
 

@@ -21,7 +21,8 @@ from worker.sink import SqlMetricSink
 def client(backend):  # noqa: ANN001, ANN201
     from service.main import create_app
 
-    with TestClient(create_app(backend.settings(reaper_enabled=False))) as c:
+    with TestClient(create_app(backend.settings(reaper_enabled=False)),
+                    headers=backend.auth) as c:
         c.backend = backend
         c.settings = backend.settings()
         yield c
@@ -29,7 +30,7 @@ def client(backend):  # noqa: ANN001, ANN201
 
 def _submit(client, owner: str = "dora") -> str:  # noqa: ANN001
     r = client.post("/api/v1/jobs", json={"spec": tiny_spec(), "tags": ["del"]},
-                    headers={"X-Vaelab-User": owner})
+                    headers=client.backend.auth_as(owner))
     assert r.status_code == 201, r.text
     return r.json()["id"]
 

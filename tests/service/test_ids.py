@@ -18,7 +18,8 @@ from tests.conftest import tiny_spec
 def client(backend):  # noqa: ANN001, ANN201
     from service.main import create_app
 
-    with TestClient(create_app(backend.settings(reaper_enabled=False))) as c:
+    with TestClient(create_app(backend.settings(reaper_enabled=False)),
+                    headers=backend.auth) as c:
         c.backend = backend
         yield c
 

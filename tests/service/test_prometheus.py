@@ -20,7 +20,8 @@ from worker.sink import SqlMetricSink
 def client(backend):  # noqa: ANN001, ANN201
     from service.main import create_app
 
-    with TestClient(create_app(backend.settings(reaper_enabled=False))) as c:
+    with TestClient(create_app(backend.settings(reaper_enabled=False)),
+                    headers=backend.auth) as c:
         c.backend = backend
         yield c
 

@@ -22,14 +22,15 @@ from worker.sink import SqlMetricSink
 def client(backend):  # noqa: ANN001, ANN201
     from service.main import create_app
 
-    with TestClient(create_app(backend.settings(reaper_enabled=False))) as c:
+    with TestClient(create_app(backend.settings(reaper_enabled=False)),
+                    headers=backend.auth) as c:
         c.backend = backend
         yield c
 
 
 def create(client, **body):  # noqa: ANN001, ANN003, ANN201
     payload = {"base": tiny_spec(), "resources": {"device": "cpu"}, **body}
-    return client.post("/api/v1/sweeps", json=payload, headers={"X-Vaelab-User": "sam"})
+    return client.post("/api/v1/sweeps", json=payload, headers=client.backend.auth_as("sam"))
 
 
 def finish(client, jid: str, summary: dict, points: int = 3) -> None:  # noqa: ANN001

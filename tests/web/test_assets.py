@@ -16,7 +16,8 @@ OUTSIDE = re.compile(r"""(?:src|href)\s*=\s*["']?(?:https?:)?//""", re.I)
 
 @pytest.fixture(scope="module")
 def client(sqlite_backend):  # noqa: ANN001, ANN201
-    with TestClient(create_app(sqlite_backend.settings())) as c:
+    with TestClient(create_app(sqlite_backend.settings()),
+                    headers=sqlite_backend.auth) as c:
         yield c
 
 

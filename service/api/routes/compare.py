@@ -7,10 +7,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
 
-from service.api.deps import SessionDep
+from service.api.deps import CurrentUser, SessionDep, SettingsDep, readable
 from service.api.schemas import CompareOut
 from service.core.metrics import JobNotFound
 from service.core.metrics import compare as align
+from service.db import jobs as jobs_db
 
 router = APIRouter(prefix="/api/v1", tags=["compare"])
 
@@ -24,7 +25,7 @@ def _split(csv: str) -> list[str]:
 @router.get("/compare", response_model=CompareOut,
             responses={404: {"description": "A job does not exist."}})
 def compare(
-    session: SessionDep,
+    session: SessionDep, settings: SettingsDep, user: CurrentUser,
     jobs: Annotated[str, Query(description="Comma-separated job ids.")],
     keys: Annotated[str | None, Query(description="Comma-separated metric keys; default "
                                       "the keys every job has.")] = None,
@@ -44,6 +45,11 @@ def compare(
                                 ) from None
     if not ids or len(ids) > MAX_JOBS:
         raise HTTPException(422, [{"field": "jobs", "message": f"give 1..{MAX_JOBS} job ids"}])
+    if settings.read_scope != "lab":  # another's job is as absent as it is from GET /jobs/{id}
+        rows, _ = jobs_db.list_jobs(session, ids=ids, limit=len(ids))
+        for job in rows:
+            if not readable(user, settings, job.owner):
+                raise HTTPException(404, f"no job {job.id}")
     try:
         wanted, axis, series = align(session, ids, _split(keys) if keys else None,
                                      start_step, end_step, max_points)

@@ -9,9 +9,16 @@ from typing import Annotated
 import anyio
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 
-from service.api.deps import CurrentUser, IdPath, SessionDep, SettingsDep
+from service.api.deps import (
+    CurrentUser,
+    IdPath,
+    SessionDep,
+    SettingsDep,
+    owner_or_admin,
+    readable,
+)
 from service.api.schemas import DatasetList, DatasetOut
-from service.core import uploads
+from service.core import access, uploads
 from service.db import datasets as datasets_db
 from service.db.models import Dataset
 
@@ -24,10 +31,11 @@ def _refused(exc: uploads.UploadRefused) -> HTTPException:
     return HTTPException(exc.status, str(exc))
 
 
-def get_dataset(dataset_id: IdPath, session: SessionDep) -> Dataset:
+def get_dataset(dataset_id: IdPath, session: SessionDep, user: CurrentUser,
+                settings: SettingsDep) -> Dataset:
     """By name, id or unique id prefix."""
     ds = uploads.find(session, dataset_id)
-    if ds is None:
+    if ds is None or not readable(user, settings, ds.owner):
         raise HTTPException(404, f"no dataset {dataset_id}")
     return ds
 
@@ -47,7 +55,7 @@ def _out(ds: Dataset, session: SessionDep, settings: SettingsDep) -> DatasetOut:
                         409: {"description": "The name is taken."},
                         422: {"description": "Not a valid .npz (the cause is named)."}})
 async def upload(
-    request: Request, session: SessionDep, settings: SettingsDep, owner: CurrentUser,
+    request: Request, session: SessionDep, settings: SettingsDep, user: CurrentUser,
     name: Annotated[str, Query(description="A unique name specs can use.")],
 ) -> DatasetOut:
     """The body is the ``.npz`` file itself (``Content-Type: application/octet-stream``)."""
@@ -59,7 +67,7 @@ async def upload(
                                         f"the limit of {settings.dataset_max_bytes} bytes")
         part, sha, size = await uploads.receive(request.stream(), settings)
         ds = await anyio.to_thread.run_sync(
-            lambda: uploads.accept(session, settings, part, sha, size, name=name, owner=owner))
+            lambda: uploads.accept(session, settings, part, sha, size, name=name, owner=user.name))
     except uploads.UploadRefused as exc:
         raise _refused(exc) from None
     return await anyio.to_thread.run_sync(_out, ds, session, settings)
@@ -67,11 +75,13 @@ async def upload(
 
 @router.get("", response_model=DatasetList)
 def list_datasets(
-    session: SessionDep, settings: SettingsDep, owner: str | None = None,
+    session: SessionDep, settings: SettingsDep, user: CurrentUser, owner: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> DatasetList:
-    rows, total = datasets_db.list_datasets(session, owner=owner, limit=limit, offset=offset)
+    rows, total = datasets_db.list_datasets(
+        session, owner=access.list_owner(user, owner, settings.read_scope), limit=limit,
+        offset=offset)
     return DatasetList(items=[_out(d, session, settings) for d in rows], total=total,
                        limit=limit, offset=offset)
 
@@ -83,7 +93,10 @@ def show_dataset(ds: DatasetDep, session: SessionDep, settings: SettingsDep) -> 
 
 @router.delete("/{dataset_id}", status_code=status.HTTP_204_NO_CONTENT,
                responses={409: {"description": "A waiting or running job reads it."}})
-def delete_dataset(ds: DatasetDep, session: SessionDep, settings: SettingsDep) -> None:
+def delete_dataset(ds: DatasetDep, session: SessionDep, settings: SettingsDep,
+                   user: CurrentUser) -> None:
+    """Its owner or an admin."""
+    owner_or_admin(user, ds.owner, "delete", "dataset")
     try:
         uploads.delete(session, settings, ds)
     except uploads.UploadRefused as exc:

@@ -7,9 +7,17 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query, status
 
-from service.api.deps import CurrentUser, EnqueueDep, JobDep, SessionDep, SettingsDep
+from service.api.deps import (
+    CurrentUser,
+    EnqueueDep,
+    JobDep,
+    SessionDep,
+    SettingsDep,
+    owner_or_admin,
+)
 from service.api.errors import spec_error_list
 from service.api.schemas import JobCreate, JobDetail, JobList, job_detail, job_summary
+from service.core import access
 from service.core import jobs as jobops
 from service.core.datasets import UnsafeUserFile
 from service.core.uploads import name_uploaded
@@ -25,7 +33,7 @@ Sort = Literal[tuple(f"{d}{c}" for c in jobs_db.SORTS for d in ("", "-"))]  # ty
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=JobDetail,
              responses={422: {"description": "Invalid spec: every bad field is listed."}})
 def submit_job(
-    body: JobCreate, session: SessionDep, settings: SettingsDep, owner: CurrentUser,
+    body: JobCreate, session: SessionDep, settings: SettingsDep, user: CurrentUser,
     enqueue: EnqueueDep,
 ) -> JobDetail:
     from vae_engine.errors import SpecError
@@ -37,7 +45,7 @@ def submit_job(
     except UnsafeUserFile as exc:
         raise HTTPException(422, [{"field": f"spec.{exc.field}", "message": str(exc)}]) from None
     try:
-        job = jobops.submit(session, settings, enqueue, spec, owner=owner,
+        job = jobops.submit(session, settings, enqueue, spec, owner=user.name,
                             priority=body.priority, tags=body.tags,
                             device=body.resources.device)
     except jobops.QueueUnavailable as exc:
@@ -47,7 +55,7 @@ def submit_job(
 
 @router.get("", response_model=JobList)
 def list_jobs(
-    session: SessionDep,
+    session: SessionDep, settings: SettingsDep, user: CurrentUser,
     status_: Annotated[Status | None, Query(alias="status")] = None,
     tag: str | None = None,
     owner: str | None = None,
@@ -67,8 +75,9 @@ def list_jobs(
     spec = {k: v for k, v in (("dataset", dataset), ("arch", arch),
                               ("likelihood", likelihood), ("kl", kl)) if v}
     rows, total = jobs_db.list_jobs(
-        session, status=status_, owner=owner, sweep_id=sweep, tag=tag, limit=limit,
-        offset=offset, spec=spec, sort=sort.lstrip("-"), descending=sort.startswith("-"),
+        session, status=status_, owner=access.list_owner(user, owner, settings.read_scope),
+        sweep_id=sweep, tag=tag, limit=limit, offset=offset, spec=spec, sort=sort.lstrip("-"),
+        descending=sort.startswith("-"),
         statuses=["queued", "running"] if active else None, ids=_ids(ids) if ids else None)
     return JobList(items=[job_summary(j, with_spec) for j in rows], total=total, limit=limit,
                    offset=offset)
@@ -89,8 +98,10 @@ def get_job(job: JobDep, session: SessionDep) -> JobDetail:
 
 @router.delete("/{job_id}", status_code=status.HTTP_204_NO_CONTENT,
                responses={409: {"description": "The job is queued or running."}})
-def delete_job(job: JobDep, session: SessionDep, settings: SettingsDep) -> None:
-    """A finished job with its metrics, evaluations and files."""
+def delete_job(job: JobDep, session: SessionDep, settings: SettingsDep,
+               user: CurrentUser) -> None:
+    """A finished job with its metrics, evaluations and files (its owner or an admin)."""
+    owner_or_admin(user, job.owner, "delete", "job")
     try:
         jobops.delete(session, settings, job)
     except jobops.JobActive as exc:
@@ -99,7 +110,9 @@ def delete_job(job: JobDep, session: SessionDep, settings: SettingsDep) -> None:
 
 @router.post("/{job_id}/cancel", response_model=JobDetail,
              responses={409: {"description": "The job has already finished."}})
-def cancel_job(job: JobDep, session: SessionDep) -> JobDetail:
+def cancel_job(job: JobDep, session: SessionDep, user: CurrentUser) -> JobDetail:
+    """Its owner or an admin."""
+    owner_or_admin(user, job.owner, "cancel", "job")
     try:
         return job_detail(jobops.cancel(session, job))
     except jobops.JobFinished as exc:

@@ -7,7 +7,14 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
 
-from service.api.deps import CurrentUser, EnqueueDep, SessionDep, SettingsDep, SweepDep
+from service.api.deps import (
+    CurrentUser,
+    EnqueueDep,
+    SessionDep,
+    SettingsDep,
+    SweepDep,
+    owner_or_admin,
+)
 from service.api.schemas import (
     FrontierOut,
     SweepCreate,
@@ -19,6 +26,7 @@ from service.api.schemas import (
     aware,
     job_summary,
 )
+from service.core import access
 from service.core import sweeps as sweepops
 from service.core.jobs import QueueUnavailable
 from service.core.uploads import name_uploaded
@@ -49,10 +57,10 @@ def _detail(sweep: Sweep, jobs: list[Job]) -> SweepDetail:
              responses={422: {"description": "Every bad grid path or field is listed "
                               "(grid.kl.schedule.betaa, base.model.latent_dim...)."}})
 def create_sweep(body: SweepCreate, session: SessionDep, settings: SettingsDep,
-                 owner: CurrentUser, enqueue: EnqueueDep) -> SweepDetail:
+                 user: CurrentUser, enqueue: EnqueueDep) -> SweepDetail:
     try:
         sweep, jobs = sweepops.create(
-            session, settings, enqueue, name=body.name, owner=owner,
+            session, settings, enqueue, name=body.name, owner=user.name,
             base=name_uploaded(session, settings, body.base),
             grid=body.grid, overrides=body.overrides, tags=body.tags, priority=body.priority,
             device=body.resources.device)
@@ -65,11 +73,13 @@ def create_sweep(body: SweepCreate, session: SessionDep, settings: SettingsDep,
 
 @router.get("", response_model=SweepList)
 def list_sweeps(
-    session: SessionDep, owner: str | None = None,
+    session: SessionDep, settings: SettingsDep, user: CurrentUser, owner: str | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> SweepList:
-    rows, total = sweeps_db.list_sweeps(session, owner=owner, limit=limit, offset=offset)
+    rows, total = sweeps_db.list_sweeps(
+        session, owner=access.list_owner(user, owner, settings.read_scope), limit=limit,
+        offset=offset)
     return SweepList(
         items=[SweepSummary(**_summary(s, jobs_db.sweep_jobs(session, s.id))) for s in rows],
         total=total, limit=limit, offset=offset)
@@ -81,8 +91,10 @@ def get_sweep_detail(sweep: SweepDep, session: SessionDep) -> SweepDetail:
 
 
 @router.post("/{sweep_id}/cancel", response_model=SweepDetail)
-def cancel_sweep(sweep: SweepDep, session: SessionDep) -> SweepDetail:
-    """Queued jobs end ``cancelled`` at once; running ones stop at their next step."""
+def cancel_sweep(sweep: SweepDep, session: SessionDep, user: CurrentUser) -> SweepDetail:
+    """Queued jobs end ``cancelled`` at once; running ones stop at their next step. Its
+    owner or an admin."""
+    owner_or_admin(user, sweep.owner, "cancel", "sweep")
     return _detail(sweep, sweepops.cancel(session, sweep))
 
 

@@ -46,3 +46,13 @@ from service.api.schemas.sweeps import (  # noqa: F401
     SweepProgress,
     SweepSummary,
 )
+from service.api.schemas.users import (  # noqa: F401, E402
+    Me,
+    NewToken,
+    NewUser,
+    TokenCreate,
+    TokenOut,
+    UserCreate,
+    UserOut,
+    UserUpdate,
+)

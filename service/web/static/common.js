@@ -6,6 +6,9 @@
   /** GET/POST a JSON endpoint of the public API; a non-2xx answer throws with its detail. */
   V.api = async (path, opts = {}) => {
     const r = await fetch(path, opts);
+    if (r.status === 401) {  // the sign-in cookie is missing, revoked or expired
+      location.href = "/login?next=" + encodeURIComponent(location.pathname + location.search);
+    }
     if (!r.ok) {
       let msg = `${r.status} ${r.statusText}`;
       try {
