@@ -135,7 +135,8 @@ def _touch(session: Session, token_id: uuid.UUID, now: datetime) -> None:
         update(ApiToken).where(ApiToken.id == token_id,
                                or_(ApiToken.last_used_at.is_(None),
                                    ApiToken.last_used_at <= now - TOUCH_EVERY))
-        .values(last_used_at=now))
+        .values(last_used_at=now)
+        .execution_options(synchronize_session="fetch"))  # naive SQLite times: no evaluate
     session.commit()
 
 

@@ -27,8 +27,10 @@ def _local(path: str) -> str:
 
 
 def page_user(request: Request, session: SessionDep) -> None:
-    """The pages' guard: a browser without a valid token cookie is sent to /login."""
-    secret = request.cookies.get(TOKEN_COOKIE)
+    """The pages' guard: a browser without a valid token cookie (or Bearer header, as the
+    API takes) is sent to /login."""
+    scheme, _, bearer = request.headers.get("authorization", "").partition(" ")
+    secret = bearer.strip() if scheme.lower() == "bearer" else request.cookies.get(TOKEN_COOKIE)
     if not secret or users_db.authenticate(session, secret) is None:
         back = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         raise HTTPException(303, "sign in first",

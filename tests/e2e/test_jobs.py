@@ -4,6 +4,7 @@ success with metrics, cancel, and SIGKILL of the worker mid-job followed by a re
 from __future__ import annotations
 
 import hashlib
+import os
 import signal
 import subprocess
 import sys
@@ -29,6 +30,10 @@ class Stack:
         self.worker = procs.worker(backend)
         self.http = httpx.Client(base_url=self.url, timeout=30,
                                  headers=backend.auth_as("e2e"))
+
+    def cli_env(self) -> dict[str, str]:
+        """The CLI's environment: the e2e user's token."""
+        return {**os.environ, "VAELAB_TOKEN": self.backend.tokens["e2e"]}
 
     def submit(self, spec: dict, **body) -> dict:  # noqa: ANN003
         r = self.http.post("/api/v1/jobs", json={"spec": spec, **body})
@@ -61,7 +66,7 @@ def stack(backend, tmp_path_factory):  # noqa: ANN001, ANN201
 def _cli(stack: Stack, *args: str, timeout: float = 240) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "service.cli", *args, "--url", stack.url], cwd=ROOT,
-        capture_output=True, text=True, timeout=timeout,
+        capture_output=True, text=True, timeout=timeout, env=stack.cli_env(),
     )
 
 
@@ -171,7 +176,7 @@ def test_watch_reattaches_and_survives_an_api_restart(stack: Stack, tmp_path) ->
                        resources={"device": "cpu"})["id"]
     watcher = subprocess.Popen(
         [sys.executable, "-m", "service.cli", "watch", jid[:8], "--url", url], cwd=ROOT,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=stack.cli_env())
     try:
         # the worker may first work through jobs other tests left queued
         wait_for(lambda: stack.job(jid)["progress"]["step"] >= 5, 300, "training to start")

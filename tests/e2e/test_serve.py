@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import os
 import signal
+import stat
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import httpx
 
-from tests.conftest import Procs, free_port, long_spec, tiny_spec, wait_for, wait_http
+from tests.conftest import ROOT, Procs, free_port, long_spec, tiny_spec, wait_for, wait_http
 
 
 def _serve(procs: Procs, data_dir, port: int, *extra: str):  # noqa: ANN001, ANN202
@@ -21,8 +25,29 @@ def _serve(procs: Procs, data_dir, port: int, *extra: str):  # noqa: ANN001, ANN
     return proc
 
 
+AUTH: dict[str, str] = {}  # the first admin's header, read from <data dir>/admin.token
+
+
 def _job(url: str, jid: str) -> dict:
-    return httpx.get(f"{url}/api/v1/jobs/{jid}", timeout=10).json()
+    return httpx.get(f"{url}/api/v1/jobs/{jid}", timeout=10, headers=AUTH).json()
+
+
+def _first_admin(data: Path, url: str, log: str) -> None:
+    """The first serve made an admin, wrote its token 0600, printed a sign-in link; the CLI
+    run from the folder that holds ``vaelab-data`` finds the token with no flags."""
+    token_file = data / "admin.token"
+    assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+    token = token_file.read_text().strip()
+    AUTH["Authorization"] = f"Bearer {token}"
+    assert f"{url}/login?token={token}" in log
+    assert httpx.get(f"{url}/api/v1/jobs", timeout=10).status_code == 401
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VAELAB_")}
+    env |= {"VAELAB_API_URL": url, "PYTHONPATH": str(ROOT),
+            "XDG_CONFIG_HOME": str(data.parent / "no-config")}
+    out = subprocess.run([sys.executable, "-m", "service.cli", "jobs"], cwd=data.parent,
+                         env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "owner" in out.stdout  # the table's header: the API answered, not a 401
 
 
 def _group_alive(pgid: int) -> bool:
@@ -38,8 +63,10 @@ def test_serve_restart_runs_the_queued_job_and_ctrl_c_requeues(procs: Procs, tmp
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     first = _serve(procs, data, port, "--no-worker")
+    _first_admin(data, url, wait_for(lambda: "login?token=" in (t := open(first.log_path).read())
+                                     and t, 10, "the sign-in link"))
     jid = httpx.post(f"{url}/api/v1/jobs", json={"spec": tiny_spec(epochs=1)},
-                     timeout=10).json()["id"]
+                     timeout=10, headers=AUTH).json()["id"]
     assert _job(url, jid)["status"] == "queued"
     first.send_signal(signal.SIGINT)  # Ctrl-C
     assert first.wait(timeout=30) == 0
@@ -54,7 +81,7 @@ def test_serve_restart_runs_the_queued_job_and_ctrl_c_requeues(procs: Procs, tmp
 
     # Ctrl-C with a job running: both processes stop; the job checkpoints and is requeued
     long_id = httpx.post(f"{url}/api/v1/jobs", json={"spec": long_spec(30)},
-                         timeout=10).json()["id"]
+                         timeout=10, headers=AUTH).json()["id"]
     wait_for(lambda: _job(url, long_id)["progress"]["step"] >= 10, 120, "the long job to run")
     second.send_signal(signal.SIGINT)
     assert second.wait(timeout=60) == 0
@@ -73,7 +100,7 @@ def test_serve_restart_runs_the_queued_job_and_ctrl_c_requeues(procs: Procs, tmp
     resumed = wait_for(lambda: (j := _job(url, long_id))["progress"]["resume_step"] and j,
                        60, "a resume step")
     assert resumed["progress"]["resume_step"] >= 10
-    httpx.post(f"{url}/api/v1/jobs/{long_id}/cancel", timeout=10)
+    httpx.post(f"{url}/api/v1/jobs/{long_id}/cancel", timeout=10, headers=AUTH)
     assert wait_for(lambda: _job(url, long_id)["status"] == "cancelled", 60, "cancel")
     third.send_signal(signal.SIGINT)
     assert third.wait(timeout=60) == 0

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import statistics
 import subprocess
 import sys
@@ -19,6 +20,7 @@ import yaml
 from tests.conftest import ROOT, Procs, tiny_spec
 
 BETAS = [0.25, 1.0, 4.0]
+TOKENS: dict[str, str] = {}  # the API's URL -> the admin token the CLI runs with
 
 
 @pytest.fixture(scope="module")
@@ -26,8 +28,9 @@ def finished_sweep(backend, tmp_path_factory):  # noqa: ANN001, ANN201
     procs = Procs(tmp_path_factory.mktemp("sweep-e2e"))
     try:
         url = procs.api(backend)
+        TOKENS[url] = backend.token
         procs.worker(backend)
-        http = httpx.Client(base_url=url, timeout=60)
+        http = httpx.Client(base_url=url, timeout=60, headers=backend.auth)
         sweep_file = tmp_path_factory.mktemp("sweep-file") / "sweep.yaml"
         (sweep_file.parent / "base.yaml").write_text(yaml.safe_dump(tiny_spec(epochs=1)))
         sweep_file.write_text(yaml.safe_dump({
@@ -44,7 +47,8 @@ def finished_sweep(backend, tmp_path_factory):  # noqa: ANN001, ANN201
 
 def cli(url: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "service.cli", *args, "--url", url],
-                          cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+                          cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, "VAELAB_TOKEN": TOKENS[url]})
 
 
 def test_sweep_frontier_matches_the_jobs(finished_sweep) -> None:  # noqa: ANN001

@@ -50,6 +50,12 @@ class Browser:
         self.driver.get(self.base + path)
         return self.wait_css(ready, timeout)
 
+    def sign_in(self, token: str) -> None:
+        """The dashboard's sign-in link (what `vaelab serve` prints): sets the cookie the
+        pages' API calls carry, then lands on the jobs page."""
+        self.driver.get(f"{self.base}/login?token={token}")
+        self.wait_css("body[data-page='jobs']")
+
     def wait_css(self, css: str, timeout: float = 30):  # noqa: ANN201
         from selenium.webdriver.common.by import By
         from selenium.webdriver.support import expected_conditions as ec

@@ -20,11 +20,13 @@ from tests.conftest import Procs, free_port, long_spec, tiny_spec, wait_for, wai
 from tests.web.conftest import Browser
 
 LOSS = ".chart[data-key='loss']"
+AUTH: dict[str, str] = {}  # the serve's first admin (its admin.token), for the API calls
 
 
 @dataclass
 class Site:
     url: str
+    token: str  # the first admin's, which the browser signs in with
     job: str  # a finished job (tagged)
     tag: str
     sweep: str
@@ -33,7 +35,7 @@ class Site:
 
 
 def _get(url: str, path: str) -> dict:
-    r = httpx.get(url + path, timeout=10)
+    r = httpx.get(url + path, timeout=10, headers=AUTH)
     r.raise_for_status()
     return r.json()
 
@@ -55,10 +57,12 @@ def site(tmp_path_factory) -> Iterator[Site]:  # noqa: ANN001
     url = f"http://127.0.0.1:{port}"
     try:
         wait_http(url + "/healthz", proc)
+        token = (tmp / "data" / "admin.token").read_text().strip()
+        AUTH["Authorization"] = f"Bearer {token}"
         tag = f"web{uuid.uuid4().hex[:6]}"
         job = httpx.post(url + "/api/v1/jobs", json={"spec": tiny_spec(), "tags": [tag]},
-                         timeout=10).json()["id"]
-        sweep = httpx.post(url + "/api/v1/sweeps", timeout=10, json={
+                         timeout=10, headers=AUTH).json()["id"]
+        sweep = httpx.post(url + "/api/v1/sweeps", timeout=10, headers=AUTH, json={
             "name": "betas", "base": tiny_spec(epochs=1),
             "grid": {"kl.schedule.beta": [0.5, 2.0], "train.seed": [0, 1]}}).json()
         ids = [p["job"]["id"] for p in sweep["jobs"]]
@@ -66,7 +70,7 @@ def site(tmp_path_factory) -> Iterator[Site]:  # noqa: ANN001
             done = wait_for(lambda j=jid: (d := _get(url, f"/api/v1/jobs/{j}"))["status"]
                             in ("succeeded", "failed") and d, 180, f"job {jid} to finish")
             assert done["status"] == "succeeded", done["error"]
-        yield Site(url, job, tag, sweep["id"], ids)
+        yield Site(url, token, job, tag, sweep["id"], ids)
     finally:
         procs.close()
 
@@ -74,6 +78,7 @@ def site(tmp_path_factory) -> Iterator[Site]:  # noqa: ANN001
 @pytest.fixture
 def browser(chromium_driver, site, screenshot_dir) -> Iterator[Browser]:  # noqa: ANN001
     b = Browser(chromium_driver, site.url, screenshot_dir)
+    b.sign_in(site.token)
     yield b
     errors = b.console_errors()
     assert not errors, errors
@@ -160,6 +165,7 @@ def test_job_page_draws_its_points_and_a_sample_grid(browser: Browser, site: Sit
 
 def test_job_page_follows_a_running_job_live(browser: Browser, site: Site) -> None:
     site.long = httpx.post(site.url + "/api/v1/jobs", json={"spec": long_spec(400)},
+                           headers=AUTH,
                            timeout=10).json()["id"]
     wait_for(lambda: _get(site.url, f"/api/v1/jobs/{site.long}")["progress"]["step"] > 20,
              60, "the long job to log")
