@@ -34,23 +34,27 @@ def add_users(sub: argparse._SubParsersAction) -> None:
                        description="vaelab users {create NAME [--admin] | list | set NAME ...}")
     actions = p.add_subparsers(dest="action", required=True)
     c = actions.add_parser("create", help="A new user; prints their first token once.")
-    c.add_argument("name")
+    c.add_argument("name", help="Letters, digits and . _ @ - (up to 100).")
     c.add_argument("--admin", action="store_true", help="An admin (default a member).")
     c.set_defaults(func=cmd_users_create)
     ls = actions.add_parser("list", help="Every user with their limits.")
     ls.set_defaults(func=cmd_users_list)
     s = actions.add_parser("set", help="Set a user's limits ('none' clears one).")
-    s.add_argument("name")
-    s.add_argument("--max-running", type=_limit(int), default=argparse.SUPPRESS)
-    s.add_argument("--max-queued", type=_limit(int), default=argparse.SUPPRESS)
+    s.add_argument("name", help="The user.")
+    s.add_argument("--max-running", type=_limit(int), default=argparse.SUPPRESS,
+                   help="Jobs running at once.")
+    s.add_argument("--max-queued", type=_limit(int), default=argparse.SUPPRESS,
+                   help="Jobs waiting at once.")
     s.add_argument("--weight", type=_limit(float), default=argparse.SUPPRESS,
                    help="Fair-share weight (default 1).")
-    s.add_argument("--max-priority", type=_limit(int), default=argparse.SUPPRESS)
-    s.add_argument("--role", choices=("admin", "member"), default=argparse.SUPPRESS)
+    s.add_argument("--max-priority", type=_limit(int), default=argparse.SUPPRESS,
+                   help="The highest priority their jobs may ask for.")
+    s.add_argument("--role", choices=("admin", "member"), default=argparse.SUPPRESS,
+                   help="admin or member.")
     s.add_argument("--disable", dest="disabled", action="store_true",
                    default=argparse.SUPPRESS, help="Refuse their tokens from now on.")
     s.add_argument("--enable", dest="disabled", action="store_false",
-                   default=argparse.SUPPRESS)
+                   default=argparse.SUPPRESS, help="Accept their tokens again.")
     s.set_defaults(func=cmd_users_set)
     for a in actions.choices.values():
         client_args(a)
