@@ -34,7 +34,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import psycopg  # noqa: E402
-from harness import DEFAULT_ADMIN_URL, scratch_database, served  # noqa: E402
+from harness import DEFAULT_ADMIN_URL, admin_token, scratch_database, served  # noqa: E402
 
 KEYS = ["loss", "rate", "distortion", "elbo", "beta_effective", "grad_norm", "lr", "sigma"]
 TARGETS = {"job_page_ms": 1000, "compare_page_ms": 1500}
@@ -129,9 +129,11 @@ def run(url: str, args: argparse.Namespace) -> None:
     with psycopg.connect(url.replace("postgresql+psycopg", "postgresql"), autocommit=True) as c:
         c.execute("ANALYZE")
 
+    token = admin_token(url)
     with served(create_app(settings)) as base:
         driver = chromium()
         try:
+            driver.get(f"{base}/login?token={token}")  # the pages' API calls carry its cookie
             job_ms = time_page(driver, f"{base}/jobs/{big}", args.repeats)
             cmp_ms = time_page(driver, f"{base}/compare?ids={','.join(map(str, small))}",
                                args.repeats)

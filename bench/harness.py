@@ -1,5 +1,6 @@
 """What the service benchmarks share: a scratch PostgreSQL database for one run (created from
-an admin URL, dropped however the run ends) and the API served by uvicorn in a thread."""
+an admin URL, dropped however the run ends), the API served by uvicorn in a thread, and an
+admin token for its ``/api/v1`` routes."""
 
 from __future__ import annotations
 
@@ -35,6 +36,17 @@ def scratch_database(admin_url: str) -> Iterator[str]:
         dispose_all()
         with psycopg.connect(**conninfo) as c:
             c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def admin_token(db_url: str, name: str = "bench") -> str:
+    """A token of admin ``name`` (created if missing) on the migrated database ``db_url``."""
+    from service.db import users as users_db
+    from service.db.session import session_scope
+
+    with session_scope(db_url) as s:
+        if users_db.get_user(s, name) is None:
+            users_db.create_user(s, name, role="admin")
+        return users_db.create_token(s, name)[1]
 
 
 @contextmanager

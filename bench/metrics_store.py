@@ -19,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import httpx  # noqa: E402
-from harness import DEFAULT_ADMIN_URL, scratch_database, served  # noqa: E402
+from harness import DEFAULT_ADMIN_URL, admin_token, scratch_database, served  # noqa: E402
 
 
 def main() -> None:
@@ -62,7 +62,8 @@ def run(url: str, n_points: int, n_requests: int) -> None:
 
     # ---- query: real HTTP against uvicorn in a thread
     lat = []
-    with served(create_app(settings)) as api, httpx.Client(timeout=30) as http:
+    auth = {"Authorization": f"Bearer {admin_token(url)}"}
+    with served(create_app(settings)) as api, httpx.Client(timeout=30, headers=auth) as http:
         base = f"{api}/api/v1/jobs/{jid}/metrics"
         r = http.get(base, params={"keys": "loss", "max_points": 1000})  # warm-up
         series = r.json()["series"][0]

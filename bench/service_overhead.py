@@ -69,12 +69,14 @@ def main() -> None:
                 except httpx.TransportError:
                     time.sleep(0.1)
             time.sleep(3)  # let the worker finish starting: serve's start-up is not the job's
+            token = (Path(tmp) / "data" / "admin.token").read_text().strip()
+            auth = {"Authorization": f"Bearer {token}"}  # the first admin serve created
             t0 = time.perf_counter()
             jid = httpx.post(f"{url}/api/v1/jobs", json={"spec": spec(args.epochs),
                                                          "resources": {"device": "cpu"}},
-                             timeout=10).json()["id"]
+                             timeout=10, headers=auth).json()["id"]
             while True:
-                job = httpx.get(f"{url}/api/v1/jobs/{jid}", timeout=10).json()
+                job = httpx.get(f"{url}/api/v1/jobs/{jid}", timeout=10, headers=auth).json()
                 if job["status"] in ("succeeded", "failed", "cancelled"):
                     break
                 time.sleep(0.1)
