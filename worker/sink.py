@@ -41,7 +41,11 @@ class SqlMetricSink(MetricSink):
         self.step = 0
         self.total_steps: int | None = None
         self.points_written = 0
-        self._rows: list[dict[str, Any]] = []
+        # the buffered points as columns (no per-point dict: building them cost as much as
+        # writing them)
+        self._keys: list[str] = []
+        self._steps: list[int] = []
+        self._values: list[float | None] = []
         self._latest: dict[str, dict[str, Any]] = {}
         self._latest_dirty = False
         self._last_flush = time.monotonic()
@@ -71,13 +75,17 @@ class SqlMetricSink(MetricSink):
             if not any(k.startswith("eval/") for k in metrics):
                 self.eta.stepped(step)
             self.step = max(self.step, step)
+            keys, steps, values, latest = self._keys, self._steps, self._values, self._latest
             for key, value in metrics.items():
                 v = float(value)
-                v = v if math.isfinite(v) else None
-                self._rows.append({"job_id": self.job_id, "key": key, "step": step, "value": v})
-                self._latest[key] = {"step": step, "value": v}
+                if not math.isfinite(v):
+                    v = None
+                keys.append(key)
+                steps.append(step)
+                values.append(v)
+                latest[key] = {"step": step, "value": v}
             self._latest_dirty = True
-            if len(self._rows) >= self.batch_points or self._due():
+            if len(steps) >= self.batch_points or self._due():
                 self._flush_locked()
 
     def log_eval(self, step: int, summary: dict[str, Any]) -> None:
@@ -102,21 +110,20 @@ class SqlMetricSink(MetricSink):
 
     def _flush_locked(self) -> None:
         self._last_flush = time.monotonic()
-        if not self._rows and not self._latest_dirty:
+        n = len(self._steps)
+        if not n and not self._latest_dirty:
             return
         # the buffer is cleared only once the transaction has committed: a failed insert
         # (the database is away) keeps the points, in order, for the next flush. The caller
         # holds self._lock, so nothing is appended meanwhile.
-        rows = list(self._rows)
         ts = max(time.time(), self._last_ts + 1e-6)
         self._last_ts = ts
-        for r in rows:
-            r["ts"] = ts
         with self.engine.begin() as conn:
-            metrics_db.insert_points(conn, self.job_id, rows)
+            metrics_db.insert_columns(conn, self.job_id, self._keys, self._steps,
+                                      self._values, ts)
             jobs_db.record_progress(conn, self.job_id, self.lease,
                                     latest_metrics=dict(self._latest), step=self.step,
                                     timing=self.eta.snapshot(self.step))
-        del self._rows[: len(rows)]
+        self._keys, self._steps, self._values = [], [], []
         self._latest_dirty = False
-        self.points_written += len(rows)
+        self.points_written += n

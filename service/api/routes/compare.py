@@ -32,6 +32,9 @@ def compare(
     start_step: Annotated[int | None, Query(ge=0)] = None,
     end_step: Annotated[int | None, Query(ge=0)] = None,
     max_points: Annotated[int, Query(ge=2, le=10_000, description="Per job and key.")] = 500,
+    with_ts: Annotated[bool, Query(description=(
+        "Also return `ts`: each point's wall time (unix seconds), aligned like `series`."
+    ))] = False,
 ) -> CompareOut:
     """One step axis (the union of every series' steps) with each job's values on it (null
     where that job has no point at that step). Series are downsampled per job and key as in
@@ -51,8 +54,8 @@ def compare(
             if not readable(user, settings, job.owner):
                 raise HTTPException(404, f"no job {job.id}")
     try:
-        wanted, axis, series = align(session, ids, _split(keys) if keys else None,
-                                     start_step, end_step, max_points)
+        wanted, axis, series, ts = align(session, ids, _split(keys) if keys else None,
+                                         start_step, end_step, max_points, with_ts)
     except JobNotFound as exc:
         raise HTTPException(404, str(exc)) from None
-    return CompareOut(jobs=ids, keys=wanted, steps=axis, series=series)
+    return CompareOut(jobs=ids, keys=wanted, steps=axis, series=series, ts=ts)

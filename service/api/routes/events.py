@@ -2,8 +2,8 @@
 SSE: ``EventSourceResponse``, which also sends the keep-alive comments).
 
 Events: ``status`` (the job's status and progress; sent on connect and on every change),
-``metrics`` (one per batch the worker flushed; its ``id`` is the batch's ``ts``) and
-``end`` (the job finished and every point was sent). Reconnecting with ``Last-Event-ID``
+``metrics`` (one per batch the worker flushed: ``{points, ts}``; its ``id`` is the batch's
+``ts``) and ``end`` (the job finished and every point was sent). Reconnecting with ``Last-Event-ID``
 resumes after that batch: nothing is skipped or sent twice. ``history=false`` starts after the
 newest stored batch instead (a dashboard reads the history, downsampled, from ``/metrics``).
 """
@@ -83,7 +83,7 @@ async def job_events(
             yield ServerSentEvent(event="status", data=status)
         for ts, points in batches:
             cursor = ts
-            yield ServerSentEvent(event="metrics", data={"points": points}, id=repr(ts))
+            yield ServerSentEvent(event="metrics", data={"points": points, "ts": ts}, id=repr(ts))
         if status["status"] in TERMINAL and not batches:
             yield ServerSentEvent(event="end", data={"status": status["status"]})
             return

@@ -23,9 +23,13 @@ def get_metrics(
     start_step: Annotated[int | None, Query(ge=0)] = None,
     end_step: Annotated[int | None, Query(ge=0)] = None,
     max_points: Annotated[int, Query(ge=2, le=100_000, description="Per key.")] = 500,
+    with_ts: Annotated[bool, Query(description=(
+        "Also return `ts`: each point's wall time (unix seconds, when the worker wrote its "
+        "batch), for charts with wall time on the x-axis."))] = False,
 ) -> MetricsOut:
     wanted = [k for k in (s.strip() for s in keys.split(",")) if k] if keys else None
     out = [Series(key=key, steps=s.steps, values=s.values, points_in_range=s.points_in_range,
-                  downsampled=s.downsampled)
-           for key, s in job_series(session, job, wanted, start_step, end_step, max_points)]
+                  downsampled=s.downsampled, ts=s.ts)
+           for key, s in job_series(session, job, wanted, start_step, end_step, max_points,
+                                    with_ts)]
     return MetricsOut(job_id=job.id, max_points=max_points, series=out)

@@ -112,6 +112,10 @@ class Series(BaseModel):
     values: list[float | None]
     points_in_range: int = Field(description="Stored points in the step range.")
     downsampled: bool
+    ts: list[float | None] | None = Field(default=None, description=(
+        "Only with `with_ts=true`: each point's wall time, unix seconds (when the worker's "
+        "sink wrote the point's batch: at most VAELAB_METRIC_BATCH_SECONDS after it was "
+        "logged). A downsampled bucket's points are stored points with their own stamps."))
 
 
 class MetricsOut(BaseModel):

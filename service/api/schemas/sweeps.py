@@ -95,3 +95,6 @@ class CompareOut(BaseModel):
     steps: list[int] = Field(description="The union of the steps of every series.")
     series: dict[str, dict[str, list[float | None]]] = Field(
         description="job id -> key -> values aligned with steps (null where absent).")
+    ts: dict[str, dict[str, list[float | None]]] | None = Field(default=None, description=(
+        "Only with `with_ts=true`: job id -> key -> each point's wall time (unix seconds), "
+        "aligned with steps (null where absent)."))

@@ -11,9 +11,9 @@ from service.db.metrics.read import (
     rollup_shifts,
     step_bounds,
 )
-from service.db.metrics.write import insert_points, last_ts, rollup_rows
+from service.db.metrics.write import insert_columns, insert_points, last_ts, rollup_rows
 
 __all__ = [
-    "Series", "batches_after", "delete_job_metrics", "insert_points", "last_ts",
+    "Series", "batches_after", "delete_job_metrics", "insert_columns", "insert_points", "last_ts",
     "minmax_downsample", "read_series", "rollup_rows", "rollup_shifts", "step_bounds",
 ]

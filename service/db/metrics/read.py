@@ -48,6 +48,10 @@ class Series:
     values: list[float | None] = field(default_factory=list)
     points_in_range: int = 0
     downsampled: bool = False
+    # per returned point, its own wall time (``metrics.ts``: when the worker's sink wrote its
+    # batch); only when asked for (``with_ts``). A downsampled bucket's points are real
+    # points, so each carries its exact stamp.
+    ts: list[float | None] | None = None
 
 
 def minmax_downsample(
@@ -119,11 +123,53 @@ def read_series(
     end_step: int | None,
     max_points: int,
     use_rollups: bool = True,
+    with_ts: bool = False,
 ) -> Series:
-    """The points of one series in [start_step, end_step], at most ``max_points`` of them.
+    """The points of one series in [start_step, end_step], at most ``max_points`` of them;
+    with ``with_ts`` also each point's wall time.
 
     ``use_rollups=False`` forces the exact scan of every point (the reference in tests).
     """
+    out = _read_series(session, job_id, key, start_step, end_step, max_points, use_rollups)
+    if with_ts:
+        out.ts = point_times(session, job_id, key, out.steps)
+    return out
+
+
+def point_times(session: Session, job_id: uuid.UUID, key: str, steps: list[int]
+                ) -> list[float | None]:
+    """The stored ``ts`` of each of ``steps`` (points of the series), in the same order: one
+    primary-key lookup per point, so a downsampled read stays as cheap as its output."""
+    if not steps:
+        return []
+    found: dict[int, float] = {}
+    if session.get_bind().dialect.name == "postgresql":
+        rows = session.execute(_PG_TIMES, {"job_id": job_id, "key": key, "steps": steps})
+        found.update((st, ts) for st, ts in rows)
+    else:
+        for i in range(0, len(steps), 10_000):  # under SQLite's limit of bound parameters
+            rows = session.execute(select(Metric.step, Metric.ts).where(
+                Metric.job_id == job_id, Metric.key == key,
+                Metric.step.in_(steps[i:i + 10_000])))
+            found.update((st, ts) for st, ts in rows)
+    return [found.get(s) for s in steps]  # None: deleted meanwhile
+
+
+_PG_TIMES = text(
+    "SELECT step, ts FROM metrics WHERE job_id = :job_id AND key = :key "
+    "AND step = ANY(CAST(:steps AS int4[]))"
+).bindparams(bindparam("job_id", type_=Uuid))
+
+
+def _read_series(
+    session: Session,
+    job_id: uuid.UUID,
+    key: str,
+    start_step: int | None,
+    end_step: int | None,
+    max_points: int,
+    use_rollups: bool,
+) -> Series:
     lo, hi = start_step, end_step
     if lo is None or hi is None:
         first, last = step_bounds(session, job_id, key)
