@@ -29,10 +29,12 @@ from vae_engine.checkpoint import (
     restore_rng,
     split_prefix,
 )
+from vae_engine.compiled import Forward, make_forward
 from vae_engine.data import load_dataset
 from vae_engine.data.base import DataBundle
 from vae_engine.data.binarize import binarize_batch
-from vae_engine.errors import NonFiniteLossError, SpecError, VaelabError
+from vae_engine.device_log import READ_EVERY, DeviceLog, LogReader
+from vae_engine.errors import SpecError, VaelabError
 from vae_engine.evaluate.honesty import LOG_256, bound_status, data_kind, dequantize
 from vae_engine.evaluate.metrics import MetricContext, resolve, run_metrics
 from vae_engine.evaluate.summary import evaluate
@@ -43,6 +45,7 @@ from vae_engine.likelihoods import build_likelihood
 from vae_engine.likelihoods.base import Likelihood
 from vae_engine.models import VAEModel, build_model
 from vae_engine.spec import TrainSpec, parse_spec
+from vae_engine.threads import ensure_threads
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +75,7 @@ class Run:
     x_eval: torch.Tensor
     dequantized: bool = False  # likelihood.dequantize on 8-bit data (evaluate/honesty.py)
     bound: tuple[bool, str] = (False, "")
+    forward: Forward | None = None  # x -> (distortion, rate, output): eager or compiled
 
     @property
     def params(self) -> list[torch.nn.Parameter]:
@@ -89,7 +93,7 @@ def pick_device(choice: str) -> torch.device:
     return torch.device("cpu")
 
 
-def setup(spec: TrainSpec, device: str | None = None) -> Run:
+def setup(spec: TrainSpec, device: str | None = None, compile: bool | None = None) -> Run:
     dev = pick_device(device or spec.train.device)
     torch.manual_seed(spec.train.seed)
     data = load_dataset(spec.dataset).to(dev)
@@ -114,7 +118,7 @@ def setup(spec: TrainSpec, device: str | None = None) -> Run:
         steps_per_epoch=spe, n_groups=len(getattr(model, "group_sizes", None) or (1,)),
         reduction=spec.kl.reduction,
     )
-    scheme = build_scheme(spec.kl.schedule, ctx)
+    scheme = build_scheme(spec.kl.schedule, ctx).to(dev)
     kind = data_kind(data.x_test)
     dequantized = bool(getattr(spec.likelihood, "dequantize", False))
     if dequantized and kind == "continuous":
@@ -128,8 +132,9 @@ def setup(spec: TrainSpec, device: str | None = None) -> Run:
     bound = bound_status(likelihood, "binary" if data.dynamic_binarize else kind, dequantized)
     if not bound[0]:
         log.warning("elbo/iwae of this run are not bounds: %s", bound[1])
+    use_compile = spec.train.compile if compile is None else compile
     return Run(spec, dev, data, model, likelihood, scheme, optimizer, spe, total, x_eval,
-               dequantized, bound)
+               dequantized, bound, make_forward(model, likelihood, use_compile))
 
 
 def restore(run: Run, path: str) -> int:
@@ -157,13 +162,14 @@ def epoch_order(seed: int, epoch: int, n: int, device: torch.device) -> torch.Te
 
 
 def train_step(
-    run: Run, x: torch.Tensor, step: int, with_grad_norm: bool = True
+    run: Run, x: torch.Tensor, step: int, guard: DeviceLog, with_grad_norm: bool = True
 ) -> dict[str, torch.Tensor | float]:
-    """One optimizer step at (0-based) step ``step``. Returns tensors/floats to log."""
+    """One optimizer step at (0-based) step ``step``. Returns device tensors and floats to
+    log (nothing unless ``with_grad_norm``: a step that is not logged); never reads a tensor
+    on the host (device_log.py): the non-finite check goes to ``guard``, the controllers
+    update their device state."""
     spec = run.spec
-    out = run.model(x)
-    distortion = run.likelihood.nll(out.params, x).mean()  # nats/example
-    rate = out.kl.sum(1).mean()  # true analytic rate, nats/example
+    distortion, rate, out = run.forward(x)
     r_term, rate_logs = rate_term(out, spec.kl, run.scheme, step)
     if spec.kl.reduction == "mean":
         n, m = run.data.n_dims, run.model.latent_dim
@@ -172,17 +178,25 @@ def train_step(
     else:
         loss, logs = run.scheme.objective(distortion, r_term, step)
         beta_scale = 1.0
-    if not torch.isfinite(loss):
-        raise _NonFinite(step)
     run.optimizer.zero_grad(set_to_none=True)
     loss.backward()
+    grads = [p.grad for p in run.params if p.grad is not None]
     grad_norm = None
-    if spec.optim.grad_clip or with_grad_norm:  # the norm costs a pass over all gradients
-        grad_norm = torch.nn.utils.clip_grad_norm_(run.params, spec.optim.grad_clip or math.inf)
+    if spec.optim.grad_clip:
+        grad_norm = torch.nn.utils.clip_grad_norm_(run.params, spec.optim.grad_clip)
+    elif with_grad_norm:  # the norm costs a pass over all gradients; no clipping (an
+        grad_norm = torch.nn.utils.get_total_norm(grads)  # infinite max_norm gives NaNs)
+    # A non-finite loss or gradient skips this and every later update (device_log.py).
+    guard.check(loss, grads)
     run.optimizer.step()
     if type(run.scheme).update is not KLScheme.update:  # controllers need this step's values
-        run.scheme.update(step, {"rate": rate.item(), "rate_term": r_term.item(),
-                                 "distortion": distortion.item()})
+        stats = {"rate": rate.detach(), "rate_term": r_term.detach(),
+                 "distortion": distortion.detach()}
+        if not run.scheme.device_stats:  # a scheme written for floats: read them (a sync)
+            stats = {k: v.item() for k, v in stats.items()}
+        run.scheme.update(step, stats)
+    if not with_grad_norm:
+        return {}
     metrics: dict[str, torch.Tensor | float] = {
         "loss": loss.detach(), "distortion": distortion.detach(), "rate": rate.detach(),
         "elbo": -(distortion + rate).detach(),
@@ -192,18 +206,9 @@ def train_step(
     if grad_norm is not None:
         metrics["grad_norm"] = grad_norm
     if out.group_sizes is not None:
-        for g, v in enumerate(out.kl_groups().mean(0).detach()):
+        for g, v in enumerate(out.kl_groups().mean(0).detach().unbind()):
             metrics[f"kl_group/{g}"] = v
     return metrics
-
-
-def _scalar(v: torch.Tensor | float) -> float:
-    return float(v.detach()) if torch.is_tensor(v) else float(v)
-
-
-class _NonFinite(Exception):
-    def __init__(self, step: int):
-        self.step = step
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -318,12 +323,18 @@ def train(
     spec: TrainSpec | dict[str, Any], sink: MetricSink | None = None,
     artifacts: ArtifactWriter | None = None, resume_from: str | None = None,
     should_stop: Callable[[], bool] | None = None, device: str | None = None,
+    threads: int | None = None, compile: bool | None = None, read_every: int = READ_EVERY,
 ) -> TrainResult:
-    """Train one VAE. See the module docstring for the resume and determinism contract."""
+    """Train one VAE. See the module docstring for the resume and determinism contract.
+
+    ``threads`` overrides the CPU thread count (vae_engine.threads); ``compile`` overrides
+    ``train.compile``; ``read_every`` bounds the steps between two reads of the device (the
+    metrics and the non-finite flag; device_log.py): 1 reads after every logged step."""
     spec = parse_spec(spec) if isinstance(spec, dict) else spec
     sink = sink or MetricSink()
     artifacts = artifacts or _DiscardArtifacts()
-    run = setup(spec, device)
+    ensure_threads(threads)
+    run = setup(spec, device, compile)
     step = restore(run, resume_from) if resume_from else 0
     last_ckpt = resume_from
     sink.start(run.total_steps, step)
@@ -331,9 +342,11 @@ def train(
     t = spec.train
     n_train = run.data.x_train.shape[0]
     bs = spec.optim.batch_size
+    read_every = max(1, read_every)
     order, order_epoch = None, -1
     last_metrics: dict[str, float] = {}
-    tick, seen = time.perf_counter(), 0
+    guard = DeviceLog(run.device, run.optimizer, step)
+    reader = LogReader(sink, guard, last_ckpt)
     while step < run.total_steps:
         epoch, i = divmod(step, run.steps_per_epoch)
         if order_epoch != epoch:
@@ -344,35 +357,35 @@ def train(
         if run.dequantized:
             x = dequantize(x)
         log_now = (step + 1) % t.log_every == 0 or step + 1 == run.total_steps
-        try:
-            metrics = train_step(run, x, step, with_grad_norm=log_now)
-        except _NonFinite as bad:
-            sink.flush()
-            raise NonFiniteLossError(bad.step + 1, last_ckpt) from None
+        metrics = train_step(run, x, step, guard, with_grad_norm=log_now)
         step += 1
-        seen += x.shape[0]
+        reader.seen += x.shape[0]
         if log_now:
-            now = time.perf_counter()
-            last_metrics = {k: _scalar(v) for k, v in metrics.items()}
-            last_metrics["lr"] = run.optimizer.param_groups[0]["lr"]
-            last_metrics["examples_per_s"] = seen / max(now - tick, 1e-9)
-            last_metrics.update(run.likelihood.metrics())
-            sink.log(step, last_metrics)
-            tick, seen = now, 0
+            metrics["lr"] = run.optimizer.param_groups[0]["lr"]
+            metrics.update(run.likelihood.metrics())
+            guard.add(step, metrics)
+            if step - reader.last_read >= read_every:
+                last_metrics = reader.read(step) or last_metrics
         if step == run.total_steps:
             break
         if step % run.steps_per_epoch == 0:
             done = step // run.steps_per_epoch
-            if t.eval_every_epochs and done % t.eval_every_epochs == 0:
+            evaluate_now = t.eval_every_epochs and done % t.eval_every_epochs == 0
+            ckpt_now = t.checkpoint_every_epochs and done % t.checkpoint_every_epochs == 0
+            if evaluate_now or ckpt_now:
+                last_metrics = reader.read(step) or last_metrics
+            if evaluate_now:
                 summary = run_evaluation(run, step, sink, artifacts,
                                          last_metrics.get("beta_effective"), final=False)
                 sink.log_eval(step, summary)
-            if t.checkpoint_every_epochs and done % t.checkpoint_every_epochs == 0:
-                last_ckpt = write_checkpoint(run, step, sink, artifacts)
+            if ckpt_now:
+                last_ckpt = reader.last_ckpt = write_checkpoint(run, step, sink, artifacts)
         if should_stop is not None and should_stop():
+            reader.read(step)
             last_ckpt = write_checkpoint(run, step, sink, artifacts)
             return TrainResult("stopped", step, run.total_steps, None, last_ckpt)
 
+    last_metrics = reader.read(step) or last_metrics
     summary = run_evaluation(run, step, sink, artifacts, last_metrics.get("beta_effective"))
     summary["scheme_state"] = run.scheme.state_dict()
     sink.log_eval(step, summary)

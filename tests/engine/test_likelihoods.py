@@ -238,7 +238,7 @@ def test_gaussian_learned_shared(shape):
     mu, x = _grey(shape, seed=3), _grey(shape)
     sigma0 = math.exp(softclip(torch.tensor(0.0, dtype=F64), -6.0).item())
     _close(lik.nll(mu, x), _normal_ref(mu, sigma0, x))
-    _close(torch.tensor(lik.metrics()["sigma"]), torch.tensor(sigma0))
+    _close(torch.tensor(float(lik.metrics()["sigma"])), torch.tensor(sigma0))
     with torch.no_grad():
         param.fill_(-1.3)
     sigma = math.exp(-6.0 + math.log1p(math.exp(-1.3 + 6.0)))
@@ -261,7 +261,7 @@ def test_gaussian_optimal_shared_train(shape):
     sigma = softclip(log_star, -6.0).exp()
     _close(lik.nll(mu, x), _normal_ref(mu, sigma, x))
     _close(lik.log_sigma_estimate, softclip(log_star, -6.0))
-    _close(torch.tensor(lik.metrics()["sigma"], dtype=F64), sigma)
+    _close(torch.tensor(float(lik.metrics()["sigma"]), dtype=F64), sigma)
     assert list(lik.parameters()) == [] and list(lik.state_dict()) == ["log_sigma_estimate"]
 
 
@@ -294,7 +294,7 @@ def test_gaussian_optimal_per_image(shape):
     ref = _normal_ref(mu, sigma[:, None, None, None].expand(shape), x)
     for mode in (lik.train(), lik.eval()):  # same in both: a function of x and μ
         _close(mode.nll(mu, x), ref)
-    _close(torch.tensor(lik.metrics()["sigma"], dtype=F64), sigma.mean())
+    _close(torch.tensor(float(lik.metrics()["sigma"]), dtype=F64), sigma.mean())
 
 
 @pytest.mark.parametrize("shape", SHAPES)
@@ -307,7 +307,7 @@ def test_gaussian_learned_per_pixel(shape):
     sigma = softclip(raw, -6.0).exp()
     _close(lik.nll(params, x), _normal_ref(mu, sigma, x))
     _close(lik.mean(params), mu.clamp(0, 1))
-    _close(torch.tensor(lik.metrics()["sigma"], dtype=F64), sigma.mean())
+    _close(torch.tensor(float(lik.metrics()["sigma"]), dtype=F64), sigma.mean())
     with pytest.raises(ValueError, match="decoder channels"):
         lik.nll(mu, x)
 

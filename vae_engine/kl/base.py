@@ -52,22 +52,52 @@ class KLScheme:
     mode; in mean mode the trainer passes them already divided by N and M.
     """
 
+    # Names of the attributes that hold device tensors (controllers' state): moved by ``to``.
+    tensor_fields: ClassVar[tuple[str, ...]] = ()
+    # True: ``update`` takes the step's statistics as device tensors and never reads them on
+    # the host (the built-in controllers). False (a scheme written for floats): the trainer
+    # reads them for it - one device sync per step, the speed of the engine before issue 14.
+    device_stats: ClassVar[bool] = False
+
     def __init__(self, spec: Any, ctx: SchemeContext):
         self.spec = spec
         self.ctx = ctx
+        self.device: Any = "cpu"
 
-    def weight(self, step: int) -> float:
+    def to(self, device: Any) -> KLScheme:
+        """Keep the state on ``device``, next to the model: updating it then needs no copy
+        to the host, so a training step never waits for the device (issue 14)."""
+        self.device = device
+        for name in self.tensor_fields:
+            setattr(self, name, getattr(self, name).to(device))
+        return self
+
+    def scalar(self, value: float) -> torch.Tensor:
+        """A float64 state scalar on the scheme's device: float64, so the controllers' update
+        rules compute what the same formulas give with Python floats."""
+        import torch
+
+        return torch.tensor(float(value), dtype=torch.float64, device=self.device)
+
+    def weight(self, step: int) -> float | torch.Tensor:
+        """The KL weight at ``step``: a float for schedules (a function of the step), a
+        float64 device tensor for controllers (their state)."""
         raise NotImplementedError
 
     def objective(
         self, distortion: torch.Tensor, rate: torch.Tensor, step: int
-    ) -> tuple[torch.Tensor, dict[str, float]]:
-        """Return the loss and scalars to log. ``logs["beta"]`` is d(loss)/d(rate)."""
+    ) -> tuple[torch.Tensor, dict[str, float | torch.Tensor]]:
+        """Return the loss and scalars to log (floats or device tensors, read by the trainer
+        at its next read of the device). ``logs["beta"]`` is d(loss)/d(rate)."""
         w = self.weight(step)
-        return distortion + w * rate, {"beta": w}
+        return distortion + as_weight(w, rate) * rate, {"beta": w}
 
-    def update(self, step: int, stats: dict[str, float]) -> None:  # noqa: B027
-        """Controllers: consume this step's unweighted batch ``rate`` and ``distortion``."""
+    def update(self, step: int, stats: dict[str, Any]) -> None:  # noqa: B027
+        """Controllers: consume this step's unweighted batch ``rate`` and ``distortion``
+        (scalar tensors on the device, or floats). An implementation must not read them on
+        the host (no ``float()``/``.item()``): the step stays free of device syncs. It
+        assigns new tensors to its state (never updates them in place), so values logged
+        earlier keep their step's value."""
 
     def in_warmup(self, step: int) -> bool:
         """True while a warm-up is ramping the weight (used by NVAE KL balancing)."""
@@ -78,6 +108,22 @@ class KLScheme:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:  # noqa: B027
         pass
+
+
+def as_weight(w: Any, like: torch.Tensor) -> Any:
+    """A weight ready to multiply ``like``: a float as is; a (float64) tensor rounded to
+    ``like``'s dtype, which is what a Python float multiplying it would be rounded to."""
+    return w.to(like.dtype) if hasattr(w, "dtype") else w
+
+
+def stat(stats: dict[str, Any], key: str, device: Any) -> torch.Tensor:
+    """``stats[key]`` as a float64 tensor on ``device`` (a float from a test is accepted)."""
+    import torch
+
+    v = stats[key]
+    if torch.is_tensor(v):
+        return v.detach().to(device=device, dtype=torch.float64)
+    return torch.tensor(float(v), dtype=torch.float64, device=device)
 
 
 class ModifierConfig(ComponentConfig):

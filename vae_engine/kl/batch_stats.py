@@ -62,7 +62,7 @@ class BatchStatsEstimator(ComponentConfig):
 
 
 @ESTIMATORS.register(BatchStatsEstimator)
-def batch_stats_estimate(out: ModelOutput) -> tuple[torch.Tensor, dict[str, float]]:
+def batch_stats_estimate(out: ModelOutput) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """(M,) KL of the whole batch and the summed value to log."""
     kl = batch_stats_kl(out.z)  # (M,)
-    return kl, {"kl_batch_stats": float(kl.detach().sum())}
+    return kl, {"kl_batch_stats": kl.detach().sum()}  # read with the other logs

@@ -59,12 +59,11 @@ class Capacity(KLScheme):
     ) -> tuple[torch.Tensor, dict[str, float]]:
         c = self.capacity(step)
         diff = rate - c * self.ctx.rate_scale  # rate's units (sum mode or per latent dim)
-        gap = float(diff.detach())
-        sign = (gap > 0) - (gap < 0)
+        gap = diff.detach()  # read by the trainer with the other logs, not here (no sync)
         logs = {
-            "beta": self.spec.gamma * sign,  # d loss / d rate
+            "beta": self.spec.gamma * gap.sign().double(),  # d loss / d rate
             "capacity": c,
-            "kl_minus_capacity": gap / self.ctx.rate_scale,  # nats per example
+            "kl_minus_capacity": gap.double() / self.ctx.rate_scale,  # nats per example
         }
         return distortion + self.spec.gamma * diff.abs(), logs
 

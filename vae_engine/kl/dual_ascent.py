@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
-from vae_engine.kl.base import SCHEMES, KLScheme
+from vae_engine.kl.base import SCHEMES, KLScheme, stat
 from vae_engine.registry import ComponentConfig
 
 
@@ -46,12 +46,17 @@ class DualAscentSchedule(ComponentConfig):
 
 @SCHEMES.register(DualAscentSchedule)
 class DualAscent(KLScheme):
+    """The multiplier and the last error are float64 device tensors (see KLScheme.update)."""
+
+    tensor_fields = ("beta", "error")
+    device_stats = True
+
     def __init__(self, spec: Any, ctx: Any):
         super().__init__(spec, ctx)
-        self.beta = float(spec.beta_init)
-        self.error = 0.0  # last R - I_c
+        self.beta = self.scalar(spec.beta_init)
+        self.error = self.scalar(0.0)  # last R - I_c
 
-    def weight(self, step: int) -> float:
+    def weight(self, step: int):
         return self.beta
 
     def objective(self, distortion, rate, step):
@@ -59,14 +64,16 @@ class DualAscent(KLScheme):
         logs.update(kl_target=float(self.spec.target_rate), controller_error=self.error)
         return loss, logs
 
-    def update(self, step: int, stats: dict[str, float]) -> None:
-        rate = float(stats["rate_term"])
+    def update(self, step: int, stats: dict[str, Any]) -> None:
+        rate = stat(stats, "rate_term", self.device)
         self.error = rate - self.spec.target_rate
-        self.beta = dual_ascent_step(self.beta, rate, self.spec.target_rate, self.spec.step_size)
+        # dual_ascent_step on tensors: max(0, beta + step_size (R - I_c))
+        self.beta = (self.beta + self.spec.step_size * (rate - self.spec.target_rate)).clamp_min(
+            0.0)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"beta": self.beta, "error": self.error}
+        return {"beta": float(self.beta), "error": float(self.error)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.beta = float(state["beta"])
-        self.error = float(state["error"])
+        self.beta = self.scalar(state["beta"])
+        self.error = self.scalar(state["error"])

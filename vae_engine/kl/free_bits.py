@@ -62,8 +62,9 @@ class FreeBitsSpec(ModifierConfig):
 
 def free_bits_terms(
     kl: torch.Tensor, group_sizes: tuple[int, ...] | None, lam: float, group: str, average: str
-) -> tuple[torch.Tensor, float]:
-    """Clamped rate per latent group and the fraction of clamped entries.
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Clamped rate per latent group and the fraction of clamped entries (a tensor: it is
+    logged, read with the other logs, never here).
 
     kl: (B, M) per-example, per-unit KL, or (M,) already a batch-level KL (batch statistics).
     Returns ((G,) tensor whose sum is the free-bits rate term, fraction clamped).
@@ -88,13 +89,13 @@ def free_bits_terms(
     else:
         raise ValueError(f"unknown free-bits average {average!r}")
     per_group = split_groups(clamped, group_sizes) if group == "per_dim" else clamped
-    return per_group, float(frac)
+    return per_group, frac
 
 
 @MODIFIERS.register(FreeBitsSpec)
 def apply_free_bits(
     kl: torch.Tensor, group_sizes: tuple[int, ...] | None, spec: FreeBitsSpec
-) -> tuple[torch.Tensor, dict[str, float]]:
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """The free-bits rate terms (G,) and what to log."""
     terms, frac = free_bits_terms(kl, group_sizes, spec.lambda_, spec.group, spec.average)
     return terms, {"free_bits_clamped": frac}

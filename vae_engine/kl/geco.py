@@ -22,7 +22,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
-from vae_engine.kl.base import SCHEMES, KLScheme
+from vae_engine.kl.base import SCHEMES, KLScheme, stat
 from vae_engine.registry import ComponentConfig
 
 _EXP_MAX = 700.0
@@ -95,43 +95,68 @@ class GecoSchedule(ComponentConfig):
 
 @SCHEMES.register(GecoSchedule)
 class Geco(KLScheme):
+    """lambda/beta and the moving average are float64 device tensors; ``started`` (a bool
+    tensor) says whether the average has its first value (the None of the float rules)."""
+
+    tensor_fields = ("value", "_ema", "started")
+    device_stats = True
+
     def __init__(self, spec: Any, ctx: Any):
+        import torch
+
         super().__init__(spec, ctx)
-        self.value = float(spec.init)  # lambda (multiplier) or beta (genesis)
-        self.ema: float | None = None  # c_ma (multiplier) or err_ema (genesis)
+        self.value = self.scalar(spec.init)  # lambda (multiplier) or beta (genesis)
+        self._ema = self.scalar(0.0)  # c_ma (multiplier) or err_ema (genesis)
+        self.started = torch.tensor(False)
 
-    def constraint(self) -> float:
-        """Smoothed D - kappa (0 before the first update)."""
-        if self.ema is None:
-            return 0.0
-        return self.ema if self.spec.form == "multiplier" else self.ema - self.spec.kappa
+    @property
+    def ema(self) -> float | None:
+        """The moving average as a float, None before the first update (reads the device)."""
+        return float(self._ema) if bool(self.started) else None
 
-    def weight(self, step: int) -> float:
+    def constraint(self):
+        """Smoothed D - kappa (0 before the first update), a device tensor."""
+        import torch
+
+        c = self._ema if self.spec.form == "multiplier" else self._ema - self.spec.kappa
+        return torch.where(self.started, c, torch.zeros_like(c))
+
+    def weight(self, step: int):
         return 1.0 / self.value if self.spec.form == "multiplier" else self.value
 
     def objective(self, distortion, rate, step):
         logs = {"beta": self.weight(step), "geco_constraint": self.constraint()}
         if self.spec.form == "multiplier":
             logs["geco_lambda"] = self.value
-            return rate + self.value * distortion, logs
-        return distortion + self.value * rate, logs
+            return rate + self.value.to(distortion.dtype) * distortion, logs
+        return distortion + self.value.to(rate.dtype) * rate, logs
 
-    def update(self, step: int, stats: dict[str, float]) -> None:
+    def update(self, step: int, stats: dict[str, Any]) -> None:
+        """geco_multiplier_step / geco_genesis_step on device tensors."""
+        import torch
+
         s = self.spec
-        d = float(stats["distortion"])
+        d = stat(stats, "distortion", self.device)
         if s.form == "multiplier":
-            self.value, self.ema = geco_multiplier_step(
-                self.value, self.ema, d, s.kappa, s.alpha, s.lr, s.clamp_min, s.clamp_max
-            )
+            c = d - s.kappa
+            ema = torch.where(self.started, s.alpha * self._ema + (1.0 - s.alpha) * c, c)
+            factor = torch.exp((s.lr * ema).clamp_max(_EXP_MAX))
         else:
-            self.value, self.ema = geco_genesis_step(
-                self.value, self.ema, d, s.kappa, s.alpha, s.lr, s.speedup, s.clamp_min,
-                s.clamp_max,
-            )
+            ema = torch.where(self.started, (1.0 - s.alpha) * d + s.alpha * self._ema, d)
+            constraint = s.kappa - ema
+            lr = torch.where(constraint > 0, s.speedup * s.lr, s.lr)
+            factor = torch.exp((lr * constraint).clamp_max(_EXP_MAX))
+        self.value = (self.value * factor).clamp(s.clamp_min, s.clamp_max)
+        self._ema = ema
+        self.started = torch.ones_like(self.started)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"value": self.value, "ema": self.ema}
+        return {"value": float(self.value), "ema": self.ema}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.value = float(state["value"])
-        self.ema = None if state["ema"] is None else float(state["ema"])
+        import torch
+
+        self.value = self.scalar(state["value"])
+        started = state["ema"] is not None
+        self._ema = self.scalar(state["ema"] if started else 0.0)
+        self.started = torch.tensor(started, device=self.device)

@@ -28,7 +28,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
-from vae_engine.kl.base import SCHEMES, KLScheme
+from vae_engine.kl.base import SCHEMES, KLScheme, stat
 from vae_engine.registry import ComponentConfig
 
 _EXP_MAX = 700.0  # math.exp overflows above ~709
@@ -107,14 +107,32 @@ class PIControllerSchedule(ComponentConfig):
         return []
 
 
+def pi_step_tensor(integral, error, kp: float, ki: float, beta_min: float, beta_max: float):
+    """:func:`pi_step` on float64 tensors, with no host read: (new integral, beta)."""
+    import torch
+
+    p = kp / (1.0 + torch.exp(error.clamp_max(_EXP_MAX)))
+    cand = integral - ki * error
+    up = torch.maximum(integral, torch.minimum(cand, beta_max - beta_min - p))
+    down = torch.minimum(integral, torch.maximum(cand, -p))
+    integral = torch.where(cand > integral, up, down)
+    beta = (p + integral + beta_min).clamp(beta_min, beta_max)
+    return integral, beta
+
+
 @SCHEMES.register(PIControllerSchedule)
 class PIController(KLScheme):
+    """beta, the integral and the last error are float64 device tensors."""
+
+    tensor_fields = ("beta", "integral", "error")
+    device_stats = True
+
     def __init__(self, spec: Any, ctx: Any):
         super().__init__(spec, ctx)
         self.beta_min, self.beta_max = pi_bounds(spec)
-        self.beta = self.beta_min
-        self.integral = 0.0
-        self.error = 0.0
+        self.beta = self.scalar(self.beta_min)
+        self.integral = self.scalar(0.0)
+        self.error = self.scalar(0.0)
 
     def set_point(self, step: int) -> float:
         s = self.spec
@@ -122,7 +140,7 @@ class PIController(KLScheme):
             return float(s.target_rate)
         return min(s.set_point_start + s.step_val * (step // s.step_every), s.target_rate)
 
-    def weight(self, step: int) -> float:
+    def weight(self, step: int):
         return self.beta
 
     def objective(self, distortion, rate, step):
@@ -133,17 +151,18 @@ class PIController(KLScheme):
         )
         return loss, logs
 
-    def update(self, step: int, stats: dict[str, float]) -> None:
+    def update(self, step: int, stats: dict[str, Any]) -> None:
         s = self.spec
-        self.error = self.set_point(step) - float(stats["rate_term"])
-        self.integral, self.beta = pi_step(
+        self.error = self.set_point(step) - stat(stats, "rate_term", self.device)
+        self.integral, self.beta = pi_step_tensor(
             self.integral, self.error, s.kp, s.ki, self.beta_min, self.beta_max
         )
 
     def state_dict(self) -> dict[str, Any]:
-        return {"beta": self.beta, "integral": self.integral, "error": self.error}
+        return {"beta": float(self.beta), "integral": float(self.integral),
+                "error": float(self.error)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.beta = float(state["beta"])
-        self.integral = float(state["integral"])
-        self.error = float(state["error"])
+        self.beta = self.scalar(state["beta"])
+        self.integral = self.scalar(state["integral"])
+        self.error = self.scalar(state["error"])

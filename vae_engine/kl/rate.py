@@ -25,8 +25,9 @@ from vae_engine.models.base import ModelOutput, split_groups
 
 def rate_term(
     out: ModelOutput, kl_spec: Any, scheme: KLScheme, step: int
-) -> tuple[torch.Tensor, dict[str, float]]:
-    """Return (R~ scalar tensor, logs)."""
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Return (R~ scalar tensor, logs). The logs are device tensors: the trainer reads them
+    with its other metrics, so this never waits for the device."""
     fb = getattr(kl_spec, "free_bits", None)
     balancing = getattr(kl_spec, "balancing", None)
     estimator = getattr(kl_spec, "estimator", "analytic")
@@ -44,7 +45,7 @@ def rate_term(
     if balancing is not None:
         coeff = MODIFIERS.get(type(balancing).key())(out, balancing, scheme.in_warmup(step))
         terms = terms * coeff
-        logs.update({f"kl_coeff/{g}": float(c) for g, c in enumerate(coeff.tolist())})
+        logs.update({f"kl_coeff/{g}": c for g, c in enumerate(coeff.detach().unbind())})
     rate = terms.sum()
-    logs["rate_term"] = float(rate.detach())
+    logs["rate_term"] = rate.detach()
     return rate, logs

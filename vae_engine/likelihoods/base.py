@@ -8,6 +8,8 @@ turns params and data into a per-example negative log-likelihood summed over all
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 from torch.distributions import Distribution
@@ -36,8 +38,9 @@ class Likelihood(nn.Module):
         exists (the contract tests compare ``nll`` with its ``log_prob``); None otherwise."""
         return None
 
-    def metrics(self) -> dict[str, float]:
-        """Scalars to log every step (e.g. ``sigma``); empty by default."""
+    def metrics(self) -> dict[str, Any]:
+        """Scalars to log every step (e.g. ``sigma``): floats or device tensors (read by the
+        trainer with its other metrics, never here); empty by default."""
         return {}
 
     def data_warnings(self, is_binary: bool) -> list[str]:

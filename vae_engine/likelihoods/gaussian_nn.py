@@ -157,7 +157,18 @@ class Gaussian(Likelihood):
             return float(torch.exp(self.log_sigma_estimate))
         return float(self._last_sigma) if self._last_sigma is not None else float("nan")
 
-    def metrics(self) -> dict[str, float]:
+    def sigma_tensor(self) -> torch.Tensor | float:
+        """:meth:`sigma` without reading the device (a tensor, or the fixed float)."""
+        if self.mode == "fixed":
+            return self.sigma_value
+        if self.mode == "learned_shared":
+            return torch.exp(softclip(self.log_sigma.detach(), self.min_log_sigma))
+        if self.mode == "optimal_shared":
+            return torch.exp(self.log_sigma_estimate)
+        return self._last_sigma if self._last_sigma is not None else float("nan")
+
+    def metrics(self) -> dict[str, torch.Tensor | float]:
+        """Device tensors: the trainer reads them with its other metrics (no sync here)."""
         if self.mode in ("optimal_per_image", "learned_per_pixel") and self._last_sigma is None:
             return {}  # no batch seen yet: nothing to report (rather than a NaN)
-        return {"sigma": self.sigma()}
+        return {"sigma": self.sigma_tensor()}

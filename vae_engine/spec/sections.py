@@ -37,6 +37,9 @@ class TrainSection(Section):
         default=None, ge=1, description="The service keeps the last N checkpoints plus the "
         "best-ELBO and the final one; unset: the deployment's default.")
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    compile: bool = Field(
+        default=False, description="Run the model's forward and backward through "
+        "torch.compile (inductor; the first steps pay the compilation).")
 
 
 class EvalSpec(Section):
