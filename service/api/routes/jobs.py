@@ -13,6 +13,7 @@ from service.api.schemas import JobCreate, JobDetail, JobList, job_detail, job_s
 from service.core import jobs as jobops
 from service.core.datasets import UnsafeUserFile
 from service.core.uploads import name_uploaded
+from service.db import attempts
 from service.db import jobs as jobs_db
 from service.db.artifacts import job_bytes
 
@@ -84,7 +85,8 @@ def _ids(csv: str) -> list[uuid.UUID]:
 
 @router.get("/{job_id}", response_model=JobDetail)
 def get_job(job: JobDep, session: SessionDep) -> JobDetail:
-    return job_detail(job, storage_bytes=job_bytes(session, job.id))
+    return job_detail(job, storage_bytes=job_bytes(session, job.id),
+                      history=attempts.history(session, job.id))
 
 
 @router.delete("/{job_id}", status_code=status.HTTP_204_NO_CONTENT,
@@ -101,6 +103,7 @@ def delete_job(job: JobDep, session: SessionDep, settings: SettingsDep) -> None:
              responses={409: {"description": "The job has already finished."}})
 def cancel_job(job: JobDep, session: SessionDep) -> JobDetail:
     try:
-        return job_detail(jobops.cancel(session, job))
+        updated = jobops.cancel(session, job)
+        return job_detail(updated, history=attempts.history(session, updated.id))
     except jobops.JobFinished as exc:
         raise HTTPException(409, str(exc)) from None
