@@ -50,15 +50,12 @@ class Heartbeat(threading.Thread):
         self.lost = False
         self.shutdown = False
         self.steps = 0  # should_stop calls: the steps this attempt ran
-        self.lost_seen_at: int | None = None  # self.steps when the lost lease was first seen
+        self.steps_at_beat = 0  # self.steps at the last heartbeat that found the lease held
         self._stop_event = threading.Event()
 
     def should_stop(self) -> bool:
         self.steps += 1
-        if self.sink.lost:
-            self.lost = True
-        if self.lost and self.lost_seen_at is None:
-            self.lost_seen_at = self.steps
+        self.lost = self.lost or self.sink.lost
         return self.cancel or self.lost or self.shutdown
 
     def run(self) -> None:
@@ -80,6 +77,8 @@ class Heartbeat(threading.Thread):
         with session_scope(self.url) as s:
             if not jobs_db.beat(s, self.job_id, self.lease, self.sink.step):
                 self.lost = True
+            else:
+                self.steps_at_beat = self.steps
         self.refresh()
 
     def refresh(self) -> None:
@@ -174,10 +173,9 @@ def run_job(job_id: str, settings: Settings, worker: str = "worker",
         except Exception:  # noqa: BLE001
             log.exception("job %s: final metric flush failed", job_id)
     if outcome == "lost" or (hb.lost and outcome != "succeeded"):
-        seen = hb.lost_seen_at if hb.lost_seen_at is not None else hb.steps
         log.warning("job %s: lease lost (taken over); stopped at step %d, %d step(s) after "
-                    "the loss was seen; not recording %s", job_id, sink.step,
-                    hb.steps - seen, outcome)
+                    "its last heartbeat; not recording %s", job_id, sink.step,
+                    hb.steps - hb.steps_at_beat, outcome)
         return "lost"
     with session_scope(settings.db_url) as s:
         if outcome == "interrupted":
