@@ -4,7 +4,9 @@ Outcomes: completed → ``succeeded``; stopped after a cancel request → ``canc
 engine wrote a checkpoint); stopped because this worker is shutting down (SIGTERM) →
 back to ``queued`` and re-enqueued, resuming from that checkpoint; a user error
 (``VaelabError``: bad spec, bad data, non-finite loss) → ``failed`` and never retried.
-If the reaper took the job away (our lease is gone), nothing is recorded.
+If the reaper took the job away (our lease is gone), nothing is recorded: every write of
+the attempt is fenced by its lease (``service.db.attempts.LeaseLost``), and the attempt stops
+at its next step.
 """
 
 from __future__ import annotations
@@ -18,10 +20,12 @@ import uuid
 from collections.abc import Callable
 
 from service.core.config import Settings
-from service.core.queue import enqueue
+from service.core.queue import enqueue, forget_deliveries
 from service.core.retention import keep_last
+from service.db import attempts
 from service.db import jobs as jobs_db
 from service.db.artifacts import latest_checkpoint
+from service.db.models import TERMINAL
 from service.db.session import DatabaseError, get_engine, session_scope
 from worker.artifacts import SqlArtifacts
 from worker.sink import SqlMetricSink
@@ -45,9 +49,13 @@ class Heartbeat(threading.Thread):
         self.cancel = False
         self.lost = False
         self.shutdown = False
+        self.steps = 0  # should_stop calls: the steps this attempt ran
+        self.steps_at_beat = 0  # self.steps at the last heartbeat that found the lease held
         self._stop_event = threading.Event()
 
     def should_stop(self) -> bool:
+        self.steps += 1
+        self.lost = self.lost or self.sink.lost
         return self.cancel or self.lost or self.shutdown
 
     def run(self) -> None:
@@ -69,6 +77,8 @@ class Heartbeat(threading.Thread):
         with session_scope(self.url) as s:
             if not jobs_db.beat(s, self.job_id, self.lease, self.sink.step):
                 self.lost = True
+            else:
+                self.steps_at_beat = self.steps
         self.refresh()
 
     def refresh(self) -> None:
@@ -109,7 +119,8 @@ class EngineWarnings(logging.Handler):
         logging.getLogger("vae_engine").removeHandler(self)
 
 
-def run_job(job_id: str, settings: Settings, worker: str = "worker") -> str:
+def run_job(job_id: str, settings: Settings, worker: str = "worker",
+            delivery_tag: str | None = None) -> str:
     if SHUTTING_DOWN:
         # this worker got SIGTERM while a message was prefetched: hand it back untouched
         from celery.exceptions import Reject
@@ -118,21 +129,27 @@ def run_job(job_id: str, settings: Settings, worker: str = "worker") -> str:
     jid = uuid.UUID(job_id)
     lease = str(uuid.uuid4())
     with session_scope(settings.db_url) as s:
-        if not jobs_db.claim(s, jid, lease, worker, settings.reaper_stale_after_s,
-                             settings.max_attempts):
-            job = jobs_db.get_job(s, jid)
-            status = job.status if job else "missing"
-            log.info("job %s not claimed (status %s); dropping the message", job_id, status)
-            return f"skipped:{status}"
+        claimed = jobs_db.claim(s, jid, lease, worker, settings.reaper_stale_after_s,
+                                settings.max_attempts, delivery_tag=delivery_tag)
         job = jobs_db.get_job(s, jid)
-        spec_dict, device = dict(job.spec), job.device
+        status = job.status if job else "missing"
+        if claimed:
+            spec_dict, device = dict(job.spec), job.device
+        # the messages of earlier attempts (a killed worker's, left unacked) are stale once
+        # this attempt holds the job or the job has ended
+        stale = (attempts.stale_delivery_tags(s, jid, lease) if claimed or status in TERMINAL
+                 else [])
+    forget_deliveries(settings, stale)
+    if not claimed:
+        log.info("job %s not claimed (status %s); dropping the message", job_id, status)
+        return f"skipped:{status}"
 
     engine = get_engine(settings.db_url)
     sink = SqlMetricSink(
         engine, jid, lease, settings.metric_batch_points, settings.metric_batch_seconds
     )
     artifacts = SqlArtifacts(engine, settings.artifacts, jid,
-                             keep_last(spec_dict, settings.checkpoint_keep_last))
+                             keep_last(spec_dict, settings.checkpoint_keep_last), lease)
     resume_from = latest_checkpoint(engine, settings.artifacts, jid)
     hb = Heartbeat(settings, jid, lease, sink)
     hb.start()
@@ -151,10 +168,14 @@ def run_job(job_id: str, settings: Settings, worker: str = "worker") -> str:
         hb.stop()
         try:
             sink.flush()
+        except attempts.LeaseLost:
+            pass
         except Exception:  # noqa: BLE001
             log.exception("job %s: final metric flush failed", job_id)
-    if hb.lost and outcome != "succeeded":
-        log.warning("job %s: lease lost (reaped); not recording %s", job_id, outcome)
+    if outcome == "lost" or (hb.lost and outcome != "succeeded"):
+        log.warning("job %s: lease lost (taken over); stopped at step %d, %d step(s) after "
+                    "its last heartbeat; not recording %s", job_id, sink.step,
+                    hb.steps - hb.steps_at_beat, outcome)
         return "lost"
     with session_scope(settings.db_url) as s:
         if outcome == "interrupted":
@@ -180,6 +201,8 @@ def _train(spec_dict, device, sink, artifacts, resume_from, hb):  # noqa: ANN001
             spec, sink, artifacts, resume_from=resume_from, should_stop=hb.should_stop,
             device=None if device == "auto" else device,
         )
+    except attempts.LeaseLost:
+        return "lost", {}  # taken over: this attempt writes nothing more
     except NonFiniteLossError as exc:
         return "failed", {"error": str(exc), "step": exc.step}
     except VaelabError as exc:

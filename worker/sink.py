@@ -6,6 +6,11 @@ One batch per >= ``batch_points`` points or every ``batch_seconds`` (whichever c
 the heartbeat thread also calls :meth:`flush_if_due` so a quiet run's points still land
 within the interval). Each batch gets one ``ts`` (unix seconds, strictly increasing per
 sink), the cursor the SSE stream resumes from.
+
+Every write is fenced by the attempt's lease (the lease check runs first in the batch's
+transaction): once the lease is gone the sink raises
+:class:`service.db.attempts.LeaseLost`, sets :attr:`lost`, drops its buffer and writes
+nothing more.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from typing import Any
 
 from service.db import jobs as jobs_db
 from service.db import metrics as metrics_db
+from service.db.attempts import LeaseLost
 from service.db.evaluations import record_evaluation
 from vae_engine.io import MetricSink, dumps
 from worker.eta import EtaClock
@@ -52,6 +58,7 @@ class SqlMetricSink(MetricSink):
         self._last_ts = 0.0
         self._lock = threading.Lock()
         self.eta = EtaClock()
+        self.lost = False  # the lease is gone: nothing more is written
 
     # ------------------------------------------------------------------ MetricSink
     def start(self, total_steps: int, start_step: int) -> None:
@@ -63,9 +70,8 @@ class SqlMetricSink(MetricSink):
         last = metrics_db.last_ts(self.engine, self.job_id)
         with self._lock:
             self._last_ts = max(self._last_ts, last or 0.0)
-        jobs_db.record_progress_now(self.engine, self.job_id, self.lease,
-                                    total_steps=total_steps, resume_step=start_step,
-                                    step=start_step)
+        self._fenced(jobs_db.record_progress_now, self.engine, self.job_id, self.lease,
+                     total_steps=total_steps, resume_step=start_step, step=start_step)
 
     def plan(self, eval_steps: list[int]) -> None:
         self.eta.planned(eval_steps)
@@ -90,10 +96,9 @@ class SqlMetricSink(MetricSink):
 
     def log_eval(self, step: int, summary: dict[str, Any]) -> None:
         self.eta.evaluated_at(step)
-        jobs_db.record_progress_now(self.engine, self.job_id, self.lease,
-                                    summary=json.loads(dumps(summary)),
-                                    timing=self.eta.snapshot(step))
-        record_evaluation(self.engine, self.job_id, step, summary)  # the per-step history
+        # the per-step history and the job's latest summary, in one fenced transaction
+        self._fenced(record_evaluation, self.engine, self.job_id, step, summary, self.lease,
+                     {"summary": json.loads(dumps(summary)), "timing": self.eta.snapshot(step)})
 
     def flush(self) -> None:
         with self._lock:
@@ -101,15 +106,36 @@ class SqlMetricSink(MetricSink):
 
     # ------------------------------------------------------------------ helpers
     def flush_if_due(self) -> None:
+        """The heartbeat thread's flush: a lost lease only sets :attr:`lost` here (the
+        training thread's next ``should_stop`` sees it)."""
         with self._lock:
             if self._due():
-                self._flush_locked()
+                try:
+                    self._flush_locked()
+                except LeaseLost:
+                    pass
+
+    def _fenced(self, write, *args, **kwargs) -> None:  # noqa: ANN001, ANN002, ANN003
+        if self.lost:
+            raise LeaseLost(f"job {self.job_id}: lease lost; not writing")
+        try:
+            write(*args, **kwargs)
+        except LeaseLost:
+            self._lose()
+            raise
+
+    def _lose(self) -> None:
+        self.lost = True
+        self._keys, self._steps, self._values = [], [], []
+        self._latest_dirty = False
 
     def _due(self) -> bool:
         return time.monotonic() - self._last_flush >= self.batch_seconds
 
     def _flush_locked(self) -> None:
         self._last_flush = time.monotonic()
+        if self.lost:
+            raise LeaseLost(f"job {self.job_id}: lease lost; not writing")
         n = len(self._steps)
         if not n and not self._latest_dirty:
             return
@@ -118,12 +144,17 @@ class SqlMetricSink(MetricSink):
         # holds self._lock, so nothing is appended meanwhile.
         ts = max(time.time(), self._last_ts + 1e-6)
         self._last_ts = ts
-        with self.engine.begin() as conn:
-            metrics_db.insert_columns(conn, self.job_id, self._keys, self._steps,
-                                      self._values, ts)
-            jobs_db.record_progress(conn, self.job_id, self.lease,
-                                    latest_metrics=dict(self._latest), step=self.step,
-                                    timing=self.eta.snapshot(self.step))
+        try:
+            with self.engine.begin() as conn:
+                # the lease check first: it locks the job's row until the points commit
+                jobs_db.record_progress(conn, self.job_id, self.lease,
+                                        latest_metrics=dict(self._latest), step=self.step,
+                                        timing=self.eta.snapshot(self.step))
+                metrics_db.insert_columns(conn, self.job_id, self._keys, self._steps,
+                                          self._values, ts)
+        except LeaseLost:
+            self._lose()
+            raise
         self._keys, self._steps, self._values = [], [], []
         self._latest_dirty = False
         self.points_written += n

@@ -40,7 +40,11 @@ logging.getLogger("celery.app.trace").addFilter(_RejectWithoutTraceback())
 def train_job(self, job_id: str) -> str:  # noqa: ANN001
     from worker.runner import run_job  # torch is imported in the child, at the first job
 
-    return run_job(job_id, get_settings(), worker=self.request.hostname or "worker")
+    # the broker's tag of this message (kombu's virtual transports put it in the message's
+    # properties): kept with the attempt, so a stale unacked copy can be cleared later
+    tag = (getattr(self.request, "properties", None) or {}).get("delivery_tag")
+    return run_job(job_id, get_settings(), worker=self.request.hostname or "worker",
+                   delivery_tag=str(tag) if tag is not None else None)
 
 
 @worker_process_init.connect

@@ -22,12 +22,24 @@ def summary_text(job: dict[str, Any]) -> str:
         lines.append(f"  warning: {w}")
     if job.get("storage_bytes"):
         lines.append(f"  files: {size_text(job['storage_bytes'])}")
+    lines.extend(attempt_text(a) for a in job.get("attempts_history") or [])
     summary = job.get("summary") or {}
     for key in ("elbo", "iwae", "rate", "distortion", "bits_per_dim", "active_units",
                 "mutual_information"):
         if isinstance(summary.get(key), int | float):
             lines.append(f"  {key:>20}: {summary[key]:.4f}")
     return "\n".join(lines)
+
+
+def attempt_text(a: dict[str, Any]) -> str:
+    """One line of a job's attempt history: ``attempt 1: worker_lost at step 40 (from 0) on
+    w1 — worker lost …``."""
+    end = a.get("ended") or "running"
+    at = a.get("end_step") if a.get("ended") else None
+    where = f" at step {at}" if at is not None else ""
+    start = f" (from {a['start_step']})" if a.get("start_step") is not None else ""
+    msg = f" - {a['message'].splitlines()[0]}" if a.get("message") else ""
+    return f"  attempt {a['attempt']}: {end}{where}{start} on {a.get('worker') or '?'}{msg}"
 
 
 def progress_text(job: dict[str, Any]) -> str:

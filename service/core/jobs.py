@@ -15,6 +15,8 @@ from sqlalchemy.orm import Session
 
 from service.core.config import Settings
 from service.core.datasets import confine_dataset
+from service.core.queue import forget_deliveries
+from service.db import attempts
 from service.db import jobs as jobs_db
 from service.db.models import TERMINAL, Job
 
@@ -105,6 +107,8 @@ def reap(session: Session, settings: Settings, enqueue: Enqueue) -> list[tuple[s
         if action is None:
             continue
         session.commit()  # the state change is durable before its message is sent
+        # the lost attempt's message (unacked on Redis until the visibility timeout) is stale
+        forget_deliveries(settings, attempts.stale_delivery_tags(session, job.id))
         if action == "requeued":
             session.refresh(job)
             enqueue(job)

@@ -12,6 +12,7 @@ prefork parent must never initialise CUDA before it forks.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Sequence
 
@@ -20,6 +21,8 @@ from kombu import Exchange, Queue
 
 from service.core.config import Settings, get_settings
 from service.db.models import Job
+
+log = logging.getLogger(__name__)
 
 TASK_NAME = "vaelab.train_job"
 
@@ -89,6 +92,31 @@ def enqueue(settings: Settings, job: Job) -> None:
         priority = 9 - priority  # kombu's Redis transport serves 0 first
     app_for(settings).send_task(TASK_NAME, args=[str(job.id)], queue=job.queue,
                                 priority=priority)
+
+
+def forget_deliveries(settings: Settings, delivery_tags: Sequence[str]) -> int:
+    """Best effort: drop messages of ended attempts from Redis's unacked set (kombu's
+    ``unacked`` hash and ``unacked_index`` zset, the channel's own key names). A late-ack
+    message whose worker was killed stays there until the visibility timeout (days), and
+    would then be redelivered; its job has ended or another attempt holds it. Returns how
+    many entries were removed; other brokers keep no such set (0)."""
+    tags = [t for t in delivery_tags if t]
+    if not tags or not _is_redis(settings.broker):
+        return 0
+    try:
+        with app_for(settings).connection_for_write() as conn:
+            channel = conn.default_channel
+            client = channel.client
+            with client.pipeline() as pipe:
+                pipe.hdel(channel.unacked_key, *tags)
+                pipe.zrem(channel.unacked_index_key, *tags)
+                removed, _ = pipe.execute()
+    except Exception:  # noqa: BLE001 - best effort: the visibility timeout still bounds it
+        log.warning("could not clear stale unacked messages %s", tags, exc_info=True)
+        return 0
+    if removed:
+        log.info("cleared %d stale unacked message(s)", removed)
+    return int(removed)
 
 
 def check_broker(settings: Settings) -> str:

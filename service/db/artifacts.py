@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.orm import Session
 
+from service.db.attempts import hold
 from service.db.models import Artifact, Job, utcnow
 from service.db.upsert import upsert
 
@@ -24,9 +26,13 @@ CHECKPOINT = "checkpoint"
 
 
 def record_artifact(engine: Engine, job_id: uuid.UUID, kind: str, step: int, rel_path: str,
-                    data: bytes) -> None:
-    """Upsert the row of a file just written (a resumed run that rewrites a path replaces
-    its row)."""
+                    data: bytes, lease: str | None = None,
+                    publish: Callable[[], None] | None = None) -> None:
+    """Upsert the row of a file (a resumed run that rewrites a path replaces its row), fenced
+    by ``lease``: :class:`service.db.attempts.LeaseLost` and nothing written once it is gone.
+    ``publish`` (the rename of the file from its temporary name) runs inside the
+    transaction, after the lease check, which holds the job's row until the commit: the
+    file appears only while the attempt holds the lease."""
     row = {
         "job_id": job_id, "kind": kind, "step": step, "path": rel_path,
         "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest(), "created_at": utcnow(),
@@ -34,7 +40,10 @@ def record_artifact(engine: Engine, job_id: uuid.UUID, kind: str, step: int, rel
     stmt = upsert(engine, Artifact, row, keys=("job_id", "path"),
                   update=("kind", "step", "bytes", "sha256", "created_at"))
     with engine.begin() as conn:
+        hold(conn, job_id, lease)
         conn.execute(stmt)
+        if publish is not None:
+            publish()
 
 
 def delete_artifact_rows(engine: Engine, ids: list[int]) -> None:

@@ -10,14 +10,19 @@ from typing import Any
 from sqlalchemy import Engine, delete, select
 from sqlalchemy.orm import Session
 
+from service.db.attempts import hold
 from service.db.models import Evaluation, Job, utcnow
 from service.db.upsert import upsert
 
 
 def record_evaluation(engine: Engine, job_id: uuid.UUID, step: int,
-                      summary: dict[str, Any]) -> None:
-    """Upsert the summary of ``step`` (a resumed run that re-evaluates a step overwrites it).
-    Non-finite floats are stored as null (strict JSON)."""
+                      summary: dict[str, Any], lease: str | None = None,
+                      progress: dict[str, Any] | None = None) -> None:
+    """Upsert the summary of ``step`` (a resumed run that re-evaluates a step overwrites it),
+    with the job's ``progress`` fields (``{summary, timing}``), in one transaction fenced by
+    ``lease`` (:class:`service.db.attempts.LeaseLost`: nothing written). Non-finite floats
+    are stored as null (strict JSON)."""
+    from service.db import jobs as jobs_db
     from vae_engine.io import dumps
 
     row = {"job_id": job_id, "step": int(step), "summary": json.loads(dumps(summary)),
@@ -25,7 +30,10 @@ def record_evaluation(engine: Engine, job_id: uuid.UUID, step: int,
     stmt = upsert(engine, Evaluation, row, keys=("job_id", "step"),
                   update=("summary", "created_at"))
     with engine.begin() as conn:
+        hold(conn, job_id, lease)
         conn.execute(stmt)
+        if progress:
+            jobs_db.record_progress(conn, job_id, lease, **progress)  # summary, timing
 
 
 def evaluations(session: Session, job_id: uuid.UUID) -> list[Evaluation]:

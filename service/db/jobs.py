@@ -10,6 +10,8 @@ attempt (heartbeat, progress, outcome) are fenced by its lease.
 
 The functions take a Session (API, reaper) or a Connection (the worker's sink, which writes
 progress in the same transaction as the metric batch): both execute the same statements.
+Every change that starts or ends an attempt records it in ``job_attempts`` in the same
+transaction (:mod:`service.db.attempts`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from sqlalchemy import Connection, Engine, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from service.core.config import Settings
+from service.db import attempts
+from service.db.attempts import BY_STATUS, Ended, LeaseLost
 from service.db.models import TERMINAL, Job, JobTag, utcnow
 
 log = logging.getLogger(__name__)
@@ -185,18 +189,20 @@ def delete_finished(session: Session, job_id: uuid.UUID) -> bool:
 
 def claim(
     session: Session, job_id: uuid.UUID, lease: str, worker: str, stale_after_s: float,
-    max_attempts: int | None = None,
+    max_attempts: int | None = None, delivery_tag: str | None = None,
 ) -> bool:
     """Take a job for one attempt: queued, or running with a stale heartbeat (a redelivery
     after its worker died) and fewer than ``max_attempts`` attempts — the reaper's bound: a
     stale job that has used them all ends ``failed`` here as it would there. False means
-    someone else has it or it is finished."""
+    someone else has it or it is finished. Opens the attempt's row (a stale one: worker_lost)."""
     now = utcnow()
     stale = now - timedelta(seconds=stale_after_s)
     under_limit = True if max_attempts is None else Job.attempts < max_attempts
     claimable = (Job.status == "queued") | (_is_stale(stale) & under_limit)
+    previous = session.scalar(select(Job.lease).where(Job.id == job_id))
     res = _update(session, update(Job).where(
         Job.id == job_id, claimable, Job.cancel_requested.is_(False),
+        Job.lease.is_(None) if previous is None else Job.lease == previous,
     ).values(
         status="running", lease=lease, worker=worker, attempts=Job.attempts + 1,
         heartbeat_at=now, attempt_started_at=now, updated_at=now, error=None,
@@ -209,20 +215,30 @@ def claim(
             Job.id == job_id, Job.status == "queued", Job.cancel_requested.is_(True),
         ).values(status="cancelled", finished_at=now, updated_at=now))
         return False
+    if previous is not None:
+        attempts.close_attempt(session, job_id, previous, "worker_lost",
+                               f"taken over by attempt (lease {lease[:8]})", now)
+    attempts.open_attempt(session, job_id, lease, worker, delivery_tag)
     _update(session, update(Job).where(Job.id == job_id, Job.started_at.is_(None))
             .values(started_at=now))
     return True
 
 
-def finish(session: Session, job_id: uuid.UUID, lease: str, status: str, **values: Any) -> bool:
-    """Record an outcome if this attempt still holds the lease."""
+def finish(session: Session, job_id: uuid.UUID, lease: str, status: str,
+           ended: Ended | None = None, **values: Any) -> bool:
+    """Record an outcome if this attempt still holds the lease; close the attempt as ``ended``
+    (default: the status's; preemption: ``finish(s, id, lease, "queued", ended="preempted")``)."""
     now = utcnow()
     if status in TERMINAL:
         values.setdefault("finished_at", now)
     res = _update(session, update(Job).where(
         Job.id == job_id, Job.lease == lease, Job.status == "running",
     ).values(status=status, updated_at=now, lease=None, **values))
-    return res.rowcount == 1
+    if res.rowcount != 1:
+        return False
+    attempts.close_attempt(session, job_id, lease, ended or BY_STATUS[status],
+                           values.get("error"), now)
+    return True
 
 
 def beat(session: Session, job_id: uuid.UUID, lease: str, step: int) -> bool:
@@ -245,11 +261,15 @@ def attempt_flags(session: Session, job_id: uuid.UUID, lease: str) -> tuple[bool
 def record_progress(conn: Connection | Session, job_id: uuid.UUID, lease: str | None,
                     **values: Any) -> None:
     """An attempt's progress (step, total_steps, resume_step, latest_metrics, summary),
-    fenced by its lease when it has one."""
+    fenced by its lease when it has one: raises :class:`LeaseLost` (the caller's transaction
+    then rolls back) once the lease is gone."""
     stmt = update(Job).where(Job.id == job_id)
     if lease is not None:
         stmt = stmt.where(Job.lease == lease)
-    _update(conn, stmt.values(**values))
+    if _update(conn, stmt.values(**values)).rowcount != 1 and lease is not None:
+        raise LeaseLost(f"job {job_id}: lease {lease[:8]} is no longer held")
+    if lease is not None and "resume_step" in values:
+        attempts.started_at_step(conn, job_id, lease, values["resume_step"])
 
 
 def record_progress_now(engine: Engine, job_id: uuid.UUID, lease: str | None,
@@ -300,6 +320,7 @@ def reap_job(session: Session, job: Job, stale: datetime, max_attempts: int) -> 
     ).values(**values))
     if res.rowcount != 1:
         return None
+    attempts.close_attempt(session, job.id, job.lease, "worker_lost", error, now)
     return "requeued" if status == "queued" else status
 
 
@@ -324,6 +345,9 @@ def touch_queued(session: Session, job: Job) -> bool:
 def requeue_running(session: Session) -> list[Job]:
     """Every running job back to queued (the embedded server's start-up: it owns the only
     worker); returns every queued job, oldest first."""
+    for job_id, lease in session.execute(select(Job.id, Job.lease).where(
+            Job.status == "running")).all():
+        attempts.close_attempt(session, job_id, lease, "worker_lost", "server restarted")
     _update(session, update(Job).where(Job.status == "running").values(
         status="queued", lease=None, updated_at=utcnow()))
     return list(session.scalars(
@@ -352,6 +376,7 @@ def _fail_exhausted(session: Session, job_id: uuid.UUID, stale: datetime, max_at
         _is_stale(stale),
     ).values(status=status, error=error, lease=None, finished_at=now, updated_at=now))
     if res.rowcount == 1:
+        attempts.close_attempt(session, job_id, None, "worker_lost", error, now)
         log.warning("claim: job %s %s (attempts used up)", job_id, status)
 
 

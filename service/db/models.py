@@ -1,5 +1,5 @@
 """Tables: ``jobs``, ``job_tags``, ``metrics``, ``metric_rollups``, ``artifacts``, ``sweeps``,
-``evaluations``, ``datasets``, ``users``, ``api_tokens`` (SQLAlchemy 2.0
+``evaluations``, ``datasets``, ``users``, ``api_tokens``, ``job_attempts`` (SQLAlchemy 2.0
 typed mappings).
 
 Created by Alembic migrations only (``migrations/``); ``create_all`` is never called outside
@@ -92,6 +92,30 @@ class Job(Base):
         return sorted(t.tag for t in self.tag_rows)
 
     __table_args__ = (Index("ix_jobs_created_at", "created_at"),)
+
+
+class JobAttempt(Base):
+    """One attempt at a job (migration 0007): opened by a claim, closed with the reason it
+    ended (:data:`service.db.attempts.ENDED`) in the transaction that changes the job's state.
+    ``delivery_tag`` is the broker's tag of the message the attempt ran from."""
+
+    __tablename__ = "job_attempts"
+
+    job_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True
+    )
+    attempt: Mapped[int] = mapped_column(Integer, primary_key=True)
+    lease: Mapped[str] = mapped_column(String(36))
+    worker: Mapped[str | None] = mapped_column(String(200))
+    delivery_tag: Mapped[str | None] = mapped_column(String(200))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    start_step: Mapped[int | None] = mapped_column(Integer)
+    end_step: Mapped[int | None] = mapped_column(Integer)
+    ended: Mapped[str | None] = mapped_column(String(16))
+    message: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_job_attempts_lease", "lease"),)
 
 
 class JobTag(Base):

@@ -21,6 +21,7 @@ from service.core import access
 from service.core import jobs as jobops
 from service.core.datasets import UnsafeUserFile
 from service.core.uploads import name_uploaded
+from service.db import attempts
 from service.db import jobs as jobs_db
 from service.db.artifacts import job_bytes
 
@@ -93,7 +94,8 @@ def _ids(csv: str) -> list[uuid.UUID]:
 
 @router.get("/{job_id}", response_model=JobDetail)
 def get_job(job: JobDep, session: SessionDep) -> JobDetail:
-    return job_detail(job, storage_bytes=job_bytes(session, job.id))
+    return job_detail(job, storage_bytes=job_bytes(session, job.id),
+                      history=attempts.history(session, job.id))
 
 
 @router.delete("/{job_id}", status_code=status.HTTP_204_NO_CONTENT,
@@ -114,6 +116,7 @@ def cancel_job(job: JobDep, session: SessionDep, user: CurrentUser) -> JobDetail
     """Its owner or an admin."""
     owner_or_admin(user, job.owner, "cancel", "job")
     try:
-        return job_detail(jobops.cancel(session, job))
+        updated = jobops.cancel(session, job)
+        return job_detail(updated, history=attempts.history(session, updated.id))
     except jobops.JobFinished as exc:
         raise HTTPException(409, str(exc)) from None

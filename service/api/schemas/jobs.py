@@ -8,7 +8,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from service.db.models import Job
+from service.db.attempts import Ended
+from service.db.models import Job, JobAttempt
 
 Tag = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"^[\w.:/=+-]+$")]
 
@@ -86,6 +87,19 @@ class JobSummary(BaseModel):
     spec: dict[str, Any] | None = Field(default=None, description="With ?with_spec=true.")
 
 
+class Attempt(BaseModel):
+    """One attempt at the job, as ``job_attempts`` keeps it."""
+
+    attempt: int = Field(description="1 for the first attempt.")
+    worker: str | None
+    started_at: datetime
+    ended_at: datetime | None = Field(description="Null while the attempt runs.")
+    start_step: int | None = Field(description="The step it started (resumed) from.")
+    end_step: int | None = Field(description="The job's recorded step when it ended.")
+    ended: Ended | None = Field(description="Why it ended; null while it runs.")
+    message: str | None = Field(description="The error or reason recorded with its end.")
+
+
 class JobDetail(JobSummary):
     spec: dict[str, Any]
     heartbeat_at: datetime | None
@@ -97,6 +111,9 @@ class JobDetail(JobSummary):
     storage_bytes: int | None = Field(default=None,
                                       description="Bytes of the files (checkpoints, images) "
                                                   "the job holds.")
+    attempts_history: list[Attempt] = Field(
+        default_factory=list, description="Every attempt at the job, oldest first, with how "
+                                          "each ended.")
 
 
 class JobList(BaseModel):
@@ -183,8 +200,16 @@ def job_summary(job: Job, with_spec: bool = False) -> JobSummary:
     return JobSummary(**_common(job), spec=job.spec if with_spec else None)
 
 
-def job_detail(job: Job, storage_bytes: int | None = None) -> JobDetail:
+def attempt_out(row: JobAttempt) -> Attempt:
+    return Attempt(attempt=row.attempt, worker=row.worker, started_at=aware(row.started_at),
+                   ended_at=aware(row.ended_at), start_step=row.start_step,
+                   end_step=row.end_step, ended=row.ended, message=row.message)
+
+
+def job_detail(job: Job, storage_bytes: int | None = None,
+               history: list[JobAttempt] | None = None) -> JobDetail:
     return JobDetail(storage_bytes=storage_bytes,
+        attempts_history=[attempt_out(a) for a in history or []],
         **_common(job), spec=job.spec, heartbeat_at=aware(job.heartbeat_at), worker=job.worker,
         latest_metrics={k: MetricPoint(**v) for k, v in (job.latest_metrics or {}).items()},
         summary=job.summary, warnings=job.warnings or [],
