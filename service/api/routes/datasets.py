@@ -10,12 +10,15 @@ import anyio
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 
 from service.api.deps import CurrentUser, IdPath, SessionDep, SettingsDep
+from service.api.params import Offset
+from service.api.responses import BY_ID
 from service.api.schemas import DatasetList, DatasetOut
 from service.core import uploads
 from service.db import datasets as datasets_db
 from service.db.models import Dataset
 
-router = APIRouter(prefix="/api/v1/datasets", tags=["datasets"])
+router = APIRouter(prefix="/api/v1/datasets", tags=["datasets"],
+                   responses={**BY_ID})
 
 
 def _refused(exc: uploads.UploadRefused) -> HTTPException:
@@ -69,7 +72,7 @@ async def upload(
 def list_datasets(
     session: SessionDep, settings: SettingsDep, owner: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[Offset, Query()] = 0,
 ) -> DatasetList:
     rows, total = datasets_db.list_datasets(session, owner=owner, limit=limit, offset=offset)
     return DatasetList(items=[_out(d, session, settings) for d in rows], total=total,

@@ -9,6 +9,8 @@ from fastapi import APIRouter, HTTPException, Query, status
 
 from service.api.deps import CurrentUser, EnqueueDep, JobDep, SessionDep, SettingsDep
 from service.api.errors import spec_error_list
+from service.api.params import Offset
+from service.api.responses import BY_ID, QUEUE_DOWN
 from service.api.schemas import JobCreate, JobDetail, JobList, job_detail, job_summary
 from service.core import jobs as jobops
 from service.core.datasets import UnsafeUserFile
@@ -16,7 +18,8 @@ from service.core.uploads import name_uploaded
 from service.db import jobs as jobs_db
 from service.db.artifacts import job_bytes
 
-router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
+router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"],
+                   responses={**BY_ID, **QUEUE_DOWN})
 
 Status = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 Sort = Literal[tuple(f"{d}{c}" for c in jobs_db.SORTS for d in ("", "-"))]  # type: ignore[valid-type]
@@ -62,7 +65,7 @@ def list_jobs(
     sort: Annotated[Sort, Query(description="Column; prefix '-' for descending.")
                     ] = "-created_at",
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[Offset, Query()] = 0,
 ) -> JobList:
     spec = {k: v for k, v in (("dataset", dataset), ("arch", arch),
                               ("likelihood", likelihood), ("kl", kl)) if v}

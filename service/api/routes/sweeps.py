@@ -8,6 +8,8 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Query, Response, status
 
 from service.api.deps import CurrentUser, EnqueueDep, SessionDep, SettingsDep, SweepDep
+from service.api.params import Offset
+from service.api.responses import BY_ID, QUEUE_DOWN
 from service.api.schemas import (
     FrontierOut,
     SweepCreate,
@@ -26,7 +28,8 @@ from service.db import jobs as jobs_db
 from service.db import sweeps as sweeps_db
 from service.db.models import Job, Sweep
 
-router = APIRouter(prefix="/api/v1/sweeps", tags=["sweeps"])
+router = APIRouter(prefix="/api/v1/sweeps", tags=["sweeps"],
+                   responses={**BY_ID, **QUEUE_DOWN})
 
 
 def _summary(sweep: Sweep, jobs: list[Job]) -> dict[str, Any]:
@@ -67,7 +70,7 @@ def create_sweep(body: SweepCreate, session: SessionDep, settings: SettingsDep,
 def list_sweeps(
     session: SessionDep, owner: str | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[Offset, Query()] = 0,
 ) -> SweepList:
     rows, total = sweeps_db.list_sweeps(session, owner=owner, limit=limit, offset=offset)
     return SweepList(
