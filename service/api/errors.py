@@ -13,6 +13,8 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from service.core.redact import without_server_paths
+
 # A 422 lists at most this many errors, each message and field cut to these lengths: a
 # 3.6 MB body of unknown keys once answered with a 13.5 MB list.
 MAX_ERRORS = 20
@@ -77,12 +79,19 @@ async def validation_handler(request: Request, exc: RequestValidationError) -> J
 
 async def http_error_handler(request: Request, exc: StarletteHTTPException) -> Response:
     """FastAPI's handler, with 422 details capped (and a plain-text one made a list, the
-    documented shape), and 405s listing every method of the path."""
+    documented shape), absolute server paths cut from messages, and 405s listing every
+    method of the path."""
+    settings = request.app.state.settings
     if exc.status_code == 422:
         detail = exc.detail
         if not isinstance(detail, list):
             detail = [{"field": "body", "message": str(detail)}]
-        return unprocessable(detail)
+        return unprocessable([{**e, "message": without_server_paths(str(e.get("message")),
+                                                                    settings)}
+                              for e in detail])
+    if isinstance(exc.detail, str):  # a file name in a message: never the server's path
+        exc = StarletteHTTPException(exc.status_code,
+                                     without_server_paths(exc.detail, settings), exc.headers)
     if exc.status_code == 405:
         allow = allowed_methods(request)
         if request.method == "OPTIONS" and allow:

@@ -1,9 +1,10 @@
 """Input hygiene for every route, in one place (a plain ASGI middleware), before any handler
 or database sees the request.
 
-422, naming the field, for: a NUL byte in the path, in a query parameter or in any string or
-key of a JSON body (PostgreSQL's text and json types refuse NUL, so it used to surface as a
-500); a non-finite JSON number (``Infinity``, ``NaN``: Python's json reads them, PostgreSQL's
+422, naming the field, for: a JSON body that is no JSON (or no UTF-8: FastAPI said 400); a
+NUL byte in the path, in a query parameter or in any string or key of a JSON body
+(PostgreSQL's text and json types refuse NUL, so it used to surface as a 500); a
+non-finite JSON number (``Infinity``, ``NaN``: Python's json reads them, PostgreSQL's
 json does not and they are no valid JSON); an integer in a JSON body outside the signed 64-bit
 range. Integer query parameters are bounded by their types (service/api/params.py).
 
@@ -44,13 +45,18 @@ def query_problems(scope: Scope) -> list[dict[str, str]]:
 
 
 def body_problems(body: bytes) -> list[dict[str, str]]:
-    """Problems of a JSON body; [] also when it is no JSON at all (FastAPI reports that)."""
+    """Problems of a JSON body (FastAPI would answer a body that is no UTF-8 with a 400)."""
+    if not body.strip():
+        return []  # no body: the route says whether it needs one
     try:
         doc = json.loads(body, parse_constant=_NonFinite)
-    except ValueError:
-        return []
-    problems: list[dict[str, str]] = []
-    _walk(doc, [], problems)
+        problems: list[dict[str, str]] = []
+        _walk(doc, [], problems)
+    except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError included
+        where = f" at byte {exc.pos}" if isinstance(exc, json.JSONDecodeError) else ""
+        return [{"field": "body", "message": f"not valid JSON{where}"}]
+    except RecursionError:
+        return [{"field": "body", "message": "JSON nested too deeply"}]
     return problems
 
 
