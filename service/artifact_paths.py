@@ -64,10 +64,10 @@ def resolve_inside(root: Path, path: str) -> Path:
         root_r = Path(root).resolve()
         resolved = Path(path).resolve()
         if not resolved.is_relative_to(root_r) or resolved == root_r:
-            raise UnsafePath(f"must lie inside the dataset root {root_r}")
+            raise UnsafePath("must lie inside the dataset root (VAELAB_DATASET_ROOT)")
         return resolved
     try:
         return resolve_under(root, path)
     except UnsafePath as exc:
-        raise UnsafePath(f"{exc}; give a path inside the dataset root "
-                         f"{Path(root).resolve()}") from None
+        raise UnsafePath(f"{exc}; give a path relative to the dataset root "
+                         "(VAELAB_DATASET_ROOT)") from None

@@ -14,9 +14,13 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service.api.deps import current_identity
-from service.api.errors import validation_handler
+from service.api.errors import http_error_handler, validation_handler
+from service.api.hygiene import InputHygieneMiddleware
+from service.api.limits import BodyLimitMiddleware
+from service.api.responses import COMMON
 from service.api.routes import (
     artifacts,
     checkpoints,
@@ -105,12 +109,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.state.enqueue = enqueue
     app.add_exception_handler(RequestValidationError, validation_handler)
+    app.add_exception_handler(StarletteHTTPException, http_error_handler)
+    app.add_middleware(InputHygieneMiddleware)
+    app.add_middleware(BodyLimitMiddleware, limit=settings.max_request_bytes)
     _measure_latency(app, settings)
     authenticated = [Depends(current_identity)]
     for router in [m.router for m in API_ROUTERS] + [users.users, users.tokens]:
-        app.include_router(router, dependencies=authenticated, responses=AUTH_RESPONSES)
+        app.include_router(router, dependencies=authenticated,
+                           responses={**COMMON, **AUTH_RESPONSES})
     for module in OPEN_ROUTERS:
-        app.include_router(module.router)
+        app.include_router(module.router, responses=COMMON)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(docs.router)
     app.include_router(login.router)

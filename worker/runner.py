@@ -21,6 +21,7 @@ from collections.abc import Callable
 
 from service.core.config import Settings
 from service.core.queue import enqueue, forget_deliveries
+from service.core.redact import without_server_paths
 from service.core.retention import keep_last
 from service.db import attempts
 from service.db import jobs as jobs_db
@@ -154,7 +155,7 @@ def run_job(job_id: str, settings: Settings, worker: str = "worker",
     hb = Heartbeat(settings, jid, lease, sink)
     hb.start()
     warnings = EngineWarnings(lambda ws: jobs_db.record_progress_now(
-        engine, jid, lease, warnings=ws))
+        engine, jid, lease, warnings=[without_server_paths(w, settings, jid) for w in ws]))
     global CURRENT
     CURRENT = hb
     previous = _install_sigterm()
@@ -172,6 +173,8 @@ def run_job(job_id: str, settings: Settings, worker: str = "worker",
             pass
         except Exception:  # noqa: BLE001
             log.exception("job %s: final metric flush failed", job_id)
+    if values.get("error"):  # users read it: no absolute server paths
+        values["error"] = without_server_paths(values["error"], settings, jid)
     if outcome == "lost" or (hb.lost and outcome != "succeeded"):
         log.warning("job %s: lease lost (taken over); stopped at step %d, %d step(s) after "
                     "its last heartbeat; not recording %s", job_id, sink.step,

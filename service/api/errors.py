@@ -1,12 +1,44 @@
-"""422 bodies that name every bad field by its full path (``spec.kl.schedule.beta``)."""
+"""Error bodies: 422s that name every bad field by its full path (``spec.kl.schedule.beta``),
+capped in size so that a huge bad input never makes a huge answer;
+405s and OPTIONS answers whose ``Allow`` lists every method of the path."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from fastapi import Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
+
+from service.core.redact import without_server_paths
+
+# A 422 lists at most this many errors, each message and field cut to these lengths: a
+# 3.6 MB body of unknown keys once answered with a 13.5 MB list.
+MAX_ERRORS = 20
+MAX_MESSAGE = 300
+MAX_FIELD = 200
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def capped(errors: list[dict[str, str]]) -> list[dict[str, str]]:
+    """At most :data:`MAX_ERRORS` items of bounded length; the rest counted in a last item."""
+    out = [{"field": _cut(str(e.get("field", "body")), MAX_FIELD),
+            "message": _cut(str(e.get("message", "invalid")), MAX_MESSAGE)}
+           for e in errors[:MAX_ERRORS]]
+    if len(errors) > MAX_ERRORS:
+        out.append({"field": "body",
+                    "message": f"and {len(errors) - MAX_ERRORS} more errors not shown"})
+    return out
+
+
+def unprocessable(errors: list[dict[str, str]]) -> JSONResponse:
+    return JSONResponse({"detail": capped(errors)}, status_code=422)
 
 
 def spec_errors(spec: Any) -> list[dict[str, str]]:
@@ -42,4 +74,40 @@ async def validation_handler(request: Request, exc: RequestValidationError) -> J
     if body is not None and "spec" in body and not spec_in_error:
         # the envelope is bad too: still report every bad field of the spec in one go
         errors.extend(spec_errors(body["spec"]))
-    return JSONResponse({"detail": errors}, status_code=422)
+    return unprocessable(errors)
+
+
+async def http_error_handler(request: Request, exc: StarletteHTTPException) -> Response:
+    """FastAPI's handler, with 422 details capped (and a plain-text one made a list, the
+    documented shape), absolute server paths cut from messages, and 405s listing every
+    method of the path."""
+    settings = request.app.state.settings
+    if exc.status_code == 422:
+        detail = exc.detail
+        if not isinstance(detail, list):
+            detail = [{"field": "body", "message": str(detail)}]
+        return unprocessable([{**e, "message": without_server_paths(str(e.get("message")),
+                                                                    settings)}
+                              for e in detail])
+    if isinstance(exc.detail, str):  # a file name in a message: never the server's path
+        exc = StarletteHTTPException(exc.status_code,
+                                     without_server_paths(exc.detail, settings), exc.headers)
+    if exc.status_code == 405:
+        allow = allowed_methods(request)
+        if request.method == "OPTIONS" and allow:
+            return Response(status_code=204, headers={"Allow": ", ".join(allow)})
+        exc = StarletteHTTPException(405, exc.detail, headers={"Allow": ", ".join(allow)})
+    return await http_exception_handler(request, exc)
+
+
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route answers at this path, plus OPTIONS (Starlette's 405 names
+    only the methods of the first route whose path matched)."""
+    routes = request.app.router.routes
+    allowed = [m for m in METHODS
+               if any(r.matches({**request.scope, "method": m})[0] == Match.FULL
+                      for r in routes)]
+    return [*allowed, "OPTIONS"] if allowed else []

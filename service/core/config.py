@@ -39,6 +39,25 @@ class Settings(BaseSettings):
     )
     dataset_max_bytes: int = Field(
         default=2 * 1024**3, ge=1, description="The largest .npz POST /api/v1/datasets takes.")
+    max_request_bytes: int = Field(
+        default=1024**2, ge=1024,
+        description="The largest request body any route but the dataset upload takes; larger "
+                    "ones get 413 before they are read (by Content-Length) or as they stream.")
+    max_parameters: int = Field(
+        default=1_000_000_000, ge=1,
+        description="Spec budget: estimated model parameters (encoder + decoder).")
+    max_activation_bytes: int = Field(
+        default=32 * 1024**3, ge=1,
+        description="Spec budget: estimated activation memory of one training batch, and of "
+                    "one IWAE pass.")
+    max_iwae_elements: int = Field(
+        default=4_000_000_000, ge=1,
+        description="Spec budget: values decoded by the final IWAE (iwae_k x max_examples x "
+                    "data dims).")
+    max_logged_points: int = Field(
+        default=10_000_000, ge=1,
+        description="Spec budget: estimated metric points a job logs (steps / log_every x "
+                    "keys).")
     api_url: str = Field(
         default="http://127.0.0.1:8000", description="Where the CLI client finds the API."
     )

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from service.core import budget
 from service.core.config import Settings
 from service.core.datasets import confine_dataset
 from service.core.queue import forget_deliveries
@@ -39,10 +40,13 @@ class JobActive(RuntimeError):
 
 def resolve_spec(raw: dict[str, Any], settings: Settings) -> dict[str, Any]:
     """The validated spec with defaults filled in and its dataset confined to the dataset
-    root. Raises ``vae_engine.errors.SpecError`` or ``UnsafeUserFile``."""
+    root, within the deployment's budget. Raises ``vae_engine.errors.SpecError`` or
+    ``UnsafeUserFile``."""
     from vae_engine.spec import parse_spec
 
-    return confine_dataset(parse_spec(raw).model_dump(mode="json"), settings.datasets)
+    spec = parse_spec(raw)
+    budget.check(spec, settings)
+    return confine_dataset(spec.model_dump(mode="json"), settings.datasets)
 
 
 def submit(session: Session, settings: Settings, enqueue: Enqueue, spec: dict[str, Any],

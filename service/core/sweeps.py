@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from service.core import budget
 from service.core.config import Settings
 from service.core.datasets import UnsafeUserFile, confine_dataset
 from service.core.jobs import Enqueue, QueueUnavailable
@@ -93,7 +94,7 @@ def _points(settings: Settings, base: dict[str, Any], grid: dict[str, Any] | Non
             overrides: list[Any] | None) -> list[dict[str, Any]]:
     """The sweep's points with confined specs; raises :class:`SweepInvalid`."""
     from vae_engine.errors import SpecError
-    from vae_engine.spec import build_sweep
+    from vae_engine.spec import build_sweep, parse_spec
 
     try:
         points = build_sweep(_resolved(base), grid=grid, overrides=overrides)
@@ -102,6 +103,11 @@ def _points(settings: Settings, base: dict[str, Any], grid: dict[str, Any] | Non
                             for e in exc.errors]) from None
     bad: dict[tuple[str, str], list[int]] = {}  # (field, message) -> the refused points
     for pt in points:
+        try:
+            budget.check(parse_spec(pt["spec"]), settings)
+        except SpecError as exc:
+            for e in exc.errors:
+                bad.setdefault((e["field"], e["message"]), []).append(pt["index"])
         try:
             pt["spec"] = confine_dataset(pt["spec"], settings.datasets)
         except UnsafeUserFile as exc:

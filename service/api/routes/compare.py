@@ -8,12 +8,15 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query
 
 from service.api.deps import CurrentUser, SessionDep, SettingsDep, readable
+from service.api.params import Step
+from service.api.responses import NOT_FOUND
 from service.api.schemas import CompareOut
 from service.core.metrics import JobNotFound
 from service.core.metrics import compare as align
 from service.db import jobs as jobs_db
 
-router = APIRouter(prefix="/api/v1", tags=["compare"])
+router = APIRouter(prefix="/api/v1", tags=["compare"],
+                   responses={**NOT_FOUND})
 
 MAX_JOBS = 50
 
@@ -29,8 +32,8 @@ def compare(
     jobs: Annotated[str, Query(description="Comma-separated job ids.")],
     keys: Annotated[str | None, Query(description="Comma-separated metric keys; default "
                                       "the keys every job has.")] = None,
-    start_step: Annotated[int | None, Query(ge=0)] = None,
-    end_step: Annotated[int | None, Query(ge=0)] = None,
+    start_step: Annotated[Step | None, Query()] = None,
+    end_step: Annotated[Step | None, Query()] = None,
     max_points: Annotated[int, Query(ge=2, le=10_000, description="Per job and key.")] = 500,
     with_ts: Annotated[bool, Query(description=(
         "Also return `ts`: each point's wall time (unix seconds), aligned like `series`."

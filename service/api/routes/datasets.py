@@ -17,12 +17,15 @@ from service.api.deps import (
     owner_or_admin,
     readable,
 )
+from service.api.params import Offset
+from service.api.responses import BY_ID
 from service.api.schemas import DatasetList, DatasetOut
 from service.core import access, uploads
 from service.db import datasets as datasets_db
 from service.db.models import Dataset
 
-router = APIRouter(prefix="/api/v1/datasets", tags=["datasets"])
+router = APIRouter(prefix="/api/v1/datasets", tags=["datasets"],
+                   responses={**BY_ID})
 
 
 def _refused(exc: uploads.UploadRefused) -> HTTPException:
@@ -77,7 +80,7 @@ async def upload(
 def list_datasets(
     session: SessionDep, settings: SettingsDep, user: CurrentUser, owner: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[Offset, Query()] = 0,
 ) -> DatasetList:
     rows, total = datasets_db.list_datasets(
         session, owner=access.list_owner(user, owner, settings.read_scope), limit=limit,

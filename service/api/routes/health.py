@@ -18,7 +18,8 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get("/readyz", responses={503: {"description": "The database or the broker is "
+                                                     "down (checks name which)."}})
 def readyz(settings: SettingsDep) -> JSONResponse:
     """The database answers and is migrated, and the broker accepts a connection."""
     checks = {"database": check_database(settings.db_url), "broker": check_broker(settings)}

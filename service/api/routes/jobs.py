@@ -16,6 +16,8 @@ from service.api.deps import (
     owner_or_admin,
 )
 from service.api.errors import spec_error_list
+from service.api.params import Offset
+from service.api.responses import BY_ID, QUEUE_DOWN
 from service.api.schemas import JobCreate, JobDetail, JobList, job_detail, job_summary
 from service.core import access
 from service.core import jobs as jobops
@@ -25,7 +27,8 @@ from service.db import attempts
 from service.db import jobs as jobs_db
 from service.db.artifacts import job_bytes
 
-router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
+router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"],
+                   responses={**BY_ID, **QUEUE_DOWN})
 
 Status = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 Sort = Literal[tuple(f"{d}{c}" for c in jobs_db.SORTS for d in ("", "-"))]  # type: ignore[valid-type]
@@ -71,7 +74,7 @@ def list_jobs(
     sort: Annotated[Sort, Query(description="Column; prefix '-' for descending.")
                     ] = "-created_at",
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[Offset, Query()] = 0,
 ) -> JobList:
     spec = {k: v for k, v in (("dataset", dataset), ("arch", arch),
                               ("likelihood", likelihood), ("kl", kl)) if v}

@@ -7,10 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from service.api.deps import JobDep, SessionDep
+from service.api.params import Step
+from service.api.responses import BY_ID
 from service.api.schemas import MetricsOut, Series
 from service.core.metrics import job_series
 
-router = APIRouter(prefix="/api/v1/jobs", tags=["metrics"])
+router = APIRouter(prefix="/api/v1/jobs", tags=["metrics"],
+                   responses={**BY_ID})
 
 
 @router.get("/{job_id}/metrics", response_model=MetricsOut)
@@ -20,8 +23,8 @@ def get_metrics(
     keys: Annotated[
         str | None, Query(description="Comma-separated keys; default all of the job's keys.")
     ] = None,
-    start_step: Annotated[int | None, Query(ge=0)] = None,
-    end_step: Annotated[int | None, Query(ge=0)] = None,
+    start_step: Annotated[Step | None, Query()] = None,
+    end_step: Annotated[Step | None, Query()] = None,
     max_points: Annotated[int, Query(ge=2, le=100_000, description="Per key.")] = 500,
     with_ts: Annotated[bool, Query(description=(
         "Also return `ts`: each point's wall time (unix seconds, when the worker wrote its "

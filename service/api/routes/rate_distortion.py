@@ -11,6 +11,8 @@ from fastapi import APIRouter, HTTPException, Query
 from sqlalchemy.orm import Session
 
 from service.api.deps import JobDep, SessionDep
+from service.api.params import Step
+from service.api.responses import BY_ID
 from service.api.schemas import (
     ActiveUnits,
     Disentanglement,
@@ -22,7 +24,8 @@ from service.api.schemas import (
 from service.db.evaluations import summaries_by_step
 from service.db.metrics import read_series
 
-router = APIRouter(prefix="/api/v1/jobs", tags=["results"])
+router = APIRouter(prefix="/api/v1/jobs", tags=["results"],
+                   responses={**BY_ID})
 
 
 def _num(v: Any) -> float | None:
@@ -71,7 +74,7 @@ def _training_trajectory(session: Session, job_id: uuid.UUID,
             responses={404: {"description": "No evaluation (at that step) yet."}})
 def rate_distortion(
     job: JobDep, session: SessionDep,
-    step: Annotated[int | None, Query(ge=0, description="An evaluated step; default the "
+    step: Annotated[Step | None, Query(description="An evaluated step; default the "
                                       "latest.")] = None,
     max_points: Annotated[int, Query(ge=2, le=10_000, description="Of the training "
                                      "trajectory.")] = 500,

@@ -11,11 +11,14 @@ from fastapi import APIRouter, HTTPException, Query, Response
 
 from service.api.artifact_files import artifact_file, checkpoint_or_404, serve_artifact
 from service.api.deps import JobDep, SessionDep, SettingsDep
+from service.api.params import Step
+from service.api.responses import BY_ID
 from service.api.schemas import SamplesRequest
 from service.db.artifacts import newest_artifact
 from service.db.evaluations import summaries_by_step
 
-router = APIRouter(prefix="/api/v1/jobs", tags=["results"])
+router = APIRouter(prefix="/api/v1/jobs", tags=["results"],
+                   responses={**BY_ID, 503: {"description": "The inference slot is busy; retry."}})
 
 PNG = {"description": "A PNG image.", "content": {"image/png": {}}}
 GRID_KIND = {"prior": "samples", "recon": "recon"}  # query kind -> artifact kind
@@ -39,8 +42,8 @@ def _infer(run: Callable[[], T]) -> T:
 def get_samples(
     job: JobDep, session: SessionDep, settings: SettingsDep,
     kind: Literal["prior", "recon", "traversal"] = "prior",
-    step: Annotated[int | None, Query(ge=0, description="Default the latest.")] = None,
-    index: Annotated[int, Query(ge=0, description="traversal: the test example.")] = 0,
+    step: Annotated[Step | None, Query(description="Default the latest.")] = None,
+    index: Annotated[Step, Query(description="traversal: the test example.")] = 0,
     max_units: Annotated[int, Query(ge=1, le=64, description="traversal: rows.")] = 10,
 ) -> Response:
     """``prior``: samples from the prior; ``recon``: test examples beside their

@@ -15,6 +15,8 @@ from service.api.deps import (
     SweepDep,
     owner_or_admin,
 )
+from service.api.params import Offset
+from service.api.responses import BY_ID, QUEUE_DOWN
 from service.api.schemas import (
     FrontierOut,
     SweepCreate,
@@ -34,7 +36,8 @@ from service.db import jobs as jobs_db
 from service.db import sweeps as sweeps_db
 from service.db.models import Job, Sweep
 
-router = APIRouter(prefix="/api/v1/sweeps", tags=["sweeps"])
+router = APIRouter(prefix="/api/v1/sweeps", tags=["sweeps"],
+                   responses={**BY_ID, **QUEUE_DOWN})
 
 
 def _summary(sweep: Sweep, jobs: list[Job]) -> dict[str, Any]:
@@ -75,7 +78,7 @@ def create_sweep(body: SweepCreate, session: SessionDep, settings: SettingsDep,
 def list_sweeps(
     session: SessionDep, settings: SettingsDep, user: CurrentUser, owner: str | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[Offset, Query()] = 0,
 ) -> SweepList:
     rows, total = sweeps_db.list_sweeps(
         session, owner=access.list_owner(user, owner, settings.read_scope), limit=limit,

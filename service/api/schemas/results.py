@@ -111,4 +111,5 @@ class SamplesRequest(BaseModel):
     n: int = Field(default=64, ge=1, le=1024)
     temperature: float = Field(default=1.0, ge=0, le=100)
     seed: int | None = Field(default=None, ge=0, lt=2**63)
-    step: int | None = Field(default=None, ge=0, description="Checkpoint step; latest if none.")
+    step: int | None = Field(default=None, ge=0, lt=2**31,
+                             description="Checkpoint step; latest if none.")

@@ -1,0 +1,53 @@
+"""The error answers routes document, in one place: ``responses=`` dicts for the OpenAPI
+schema, each with the body actually returned (service/api/errors.py).
+
+Every route gets :data:`COMMON` (``include_router(..., responses=COMMON)`` in main.py): any
+request can carry a bad query parameter, a NUL byte or an oversized body. Routers and routes
+add what else they can answer: :data:`BY_ID` where a path names a job, sweep or dataset by id
+or prefix, :data:`CONFLICT`, :data:`QUEUE_DOWN`. Listing a code here that a route never
+returns costs nothing; a code a route returns but does not list fails the contract test.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class FieldProblem(BaseModel):
+    field: str = Field(description="The bad field's dotted path (spec.kl.schedule.beta), a "
+                                   "query parameter, or 'body'.")
+    message: str
+
+
+class ValidationErrorOut(BaseModel):
+    """A 422: every bad field (at most 20, then a count), messages cut to 300 characters."""
+
+    detail: list[FieldProblem]
+
+
+class MessageOut(BaseModel):
+    detail: str
+
+
+Responses = dict[int | str, dict[str, Any]]
+
+
+def _message(description: str) -> dict[str, Any]:
+    return {"model": MessageOut, "description": description}
+
+
+COMMON: Responses = {
+    413: _message("The body is larger than VAELAB_MAX_REQUEST_BYTES."),
+    422: {"model": ValidationErrorOut,
+          "description": "Bad input: every bad field, named by its path."},
+}
+BY_ID: Responses = {
+    404: _message("Nothing has this id."),
+    409: _message("The id prefix is ambiguous."),
+}
+NOT_FOUND: Responses = {404: _message("Not found.")}
+CONFLICT: Responses = {409: _message("The request conflicts with the current state.")}
+QUEUE_DOWN: Responses = {503: _message("The job queue (broker) is unavailable.")}
+BAD_REQUEST: Responses = {400: _message("The request cannot be served as asked.")}
