@@ -113,7 +113,7 @@ def test_exhausted_and_restarted_attempts_are_closed(settings) -> None:  # noqa:
             attempts.close_attempt(s, other, None, "exploded")  # type: ignore[arg-type]
 
 
-def test_the_api_and_status_show_the_history(settings) -> None:  # noqa: ANN001
+def test_the_api_and_status_show_the_history(settings, backend) -> None:  # noqa: ANN001
     from service.main import create_app
 
     jid = _job(settings)
@@ -124,7 +124,7 @@ def test_the_api_and_status_show_the_history(settings) -> None:  # noqa: ANN001
         jobops.reap(s, settings, lambda j: None)
     with session_scope(settings.db_url) as s:
         assert jobs_db.claim(s, jid, "b", "w2", 30, 5)
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), headers=backend.auth) as client:
         r = client.get(f"/api/v1/jobs/{jid}")
     assert r.status_code == 200
     job = r.json()

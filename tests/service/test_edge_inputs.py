@@ -17,7 +17,7 @@ def client(backend):  # noqa: ANN001, ANN201
     from service.main import create_app
 
     app = create_app(backend.settings(reaper_enabled=False))
-    with TestClient(app) as c:
+    with TestClient(app, headers=backend.auth) as c:
         yield c
 
 
@@ -150,7 +150,7 @@ def test_a_huge_body_of_unknown_keys_gets_a_small_422(backend) -> None:  # noqa:
     body = json.dumps({"spec": tiny_spec(), **{f"unknown_key_{i:07d}": "v" * 20
                                                for i in range(100_000)}})
     assert len(body) > 3_600_000
-    with TestClient(create_app(settings)) as c:
+    with TestClient(create_app(settings), headers=backend.auth) as c:
         r = post_raw(c, "/api/v1/jobs", body)
         assert r.status_code == 422
         assert len(r.content) < 5_000

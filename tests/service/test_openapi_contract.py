@@ -23,7 +23,7 @@ from schemathesis.specs.openapi.checks import (
 from service.core.config import Settings
 from service.db import migrate
 from service.main import create_app
-from tests.conftest import tiny_spec
+from tests.conftest import ADMIN, make_user, tiny_spec
 
 EXAMPLES = 25
 CHECKS = [schemathesis.checks.not_a_server_error, status_code_conformance,
@@ -36,12 +36,13 @@ DATA = Path(tempfile.mkdtemp(prefix="vaelab-contract-"))
 APP = create_app(Settings(data_dir=DATA, reaper_enabled=False, cpu_queue="cpu_contract",
                           gpu_queue="gpu_contract"))
 migrate.upgrade(APP.state.settings.db_url)
+AUTH = {"Authorization": f"Bearer {make_user(APP.state.settings.db_url, ADMIN, 'admin')}"}
 schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
 
 
 @pytest.fixture(scope="module", autouse=True)
 def database() -> Iterator[None]:
-    with TestClient(APP) as c:  # one job so that lists and job routes have something
+    with TestClient(APP, headers=AUTH) as c:  # one job so that lists and job routes have something
         assert c.post("/api/v1/jobs", json={"spec": tiny_spec()}).status_code == 201
     yield
     shutil.rmtree(DATA, ignore_errors=True)
@@ -56,4 +57,4 @@ CALLS: Counter[str] = Counter()
           suppress_health_check=list(HealthCheck))
 def test_the_api_answers_as_its_schema_says(case) -> None:  # noqa: ANN001
     CALLS[case.operation.label] += 1
-    case.call_and_validate(checks=CHECKS)
+    case.call_and_validate(checks=CHECKS, headers=AUTH)

@@ -14,7 +14,8 @@ from tests.conftest import tiny_spec
 def client(backend):  # noqa: ANN001, ANN201
     from service.main import create_app
 
-    with TestClient(create_app(backend.settings(reaper_enabled=False))) as c:
+    with TestClient(create_app(backend.settings(reaper_enabled=False)),
+                    headers=backend.auth) as c:
         yield c
 
 
@@ -68,8 +69,9 @@ def test_the_limits_are_the_deployments(backend) -> None:  # noqa: ANN001
     from service.main import create_app
 
     settings = backend.settings(reaper_enabled=False, max_parameters=1000)
-    with TestClient(create_app(settings)) as c:
+    with TestClient(create_app(settings), headers=backend.auth) as c:
         problems = detail(c.post("/api/v1/jobs", json={"spec": tiny_spec()}))
         assert "this deployment allows 1e+03" in problems["spec.model.hidden"]
-    with TestClient(create_app(backend.settings(reaper_enabled=False))) as c:
+    with TestClient(create_app(backend.settings(reaper_enabled=False)),
+                    headers=backend.auth) as c:
         assert c.post("/api/v1/jobs", json={"spec": tiny_spec()}).status_code == 201

@@ -38,7 +38,7 @@ def site(backend):  # noqa: ANN001, ANN201
         stamps = {(j, k, st): ts for j, k, st, ts in s.execute(
             select(Metric.job_id, Metric.key, Metric.step, Metric.ts)
             .where(Metric.job_id.in_(jobs))).all()}
-    with TestClient(app) as c:
+    with TestClient(app, headers=backend.auth) as c:
         yield c, jobs, stamps
 
 

@@ -65,7 +65,7 @@ def test_api_messages_do_not_show_the_dataset_root(backend) -> None:  # noqa: AN
                                 dataset_root=str(backend.data_dir / "datasets"))
     spec = tiny_spec()
     spec["dataset"] = {"name": "npz", "path": "/etc/passwd.npz"}
-    with TestClient(create_app(settings)) as c:
+    with TestClient(create_app(settings), headers=backend.auth) as c:
         r = c.post("/api/v1/jobs", json={"spec": spec})
         assert r.status_code == 422
         assert str(settings.datasets) not in r.text and "VAELAB_DATASET_ROOT" in r.text
