@@ -59,3 +59,26 @@ def test_login_users_and_tokens_through_the_cli(backend, procs: Procs, tmp_path)
     assert out.returncode == 0 and "revoked" in out.stdout
     gone = vaelab("jobs", token=first)
     assert gone.returncode == 2 and "HTTP 401" in gone.stderr
+
+
+def test_vaelab_api_on_an_empty_database_creates_the_first_admin(procs: Procs, tmp_path) -> None:  # noqa: ANN001
+    import httpx
+
+    from service.db import migrate
+    from tests.conftest import free_port, wait_http
+
+    db = f"sqlite:///{tmp_path / 'vaelab.db'}"
+    migrate.upgrade(db)
+    port = free_port()
+    proc = procs.start(["api", "--port", str(port)], {
+        "VAELAB_DATA_DIR": str(tmp_path / "data"), "VAELAB_DATABASE_URL": db,
+        "VAELAB_BROKER_URL": f"sqla+sqlite:///{tmp_path / 'broker.db'}",
+        "VAELAB_ARTIFACT_ROOT": str(tmp_path / "artifacts"), "VAELAB_TOKEN": ""}, "api")
+    url = f"http://127.0.0.1:{port}"
+    wait_http(url + "/healthz", proc)
+    token_file = tmp_path / "data" / "admin.token"
+    assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+    me = httpx.get(f"{url}/api/v1/users/me", timeout=10,
+                   headers={"Authorization": f"Bearer {token_file.read_text().strip()}"})
+    assert me.status_code == 200 and me.json()["role"] == "admin"
+    assert "created the admin user" in Path(proc.log_path).read_text()  # type: ignore[attr-defined]

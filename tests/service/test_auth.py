@@ -327,5 +327,7 @@ def test_read_scope_owner_hides_others_resources(backend) -> None:  # noqa: ANN0
             == 404
         listed = admin.get("/api/v1/jobs", params={"owner": "alice"}, headers=bob).json()
         assert all(j["owner"] == "bob" for j in listed["items"])
+        owners = admin.get("/api/v1/storage", headers=bob).json()["owners"]
+        assert all(o["owner"] == "bob" for o in owners)
         assert admin.get(f"/api/v1/jobs/{jid}", headers=alice).status_code == 200
         assert admin.get(f"/api/v1/jobs/{jid}").status_code == 200  # an admin sees all

@@ -189,3 +189,19 @@ def test_queue_page_shows_the_running_job_and_cancels_it(browser: Browser, site:
              30, "the job to be cancelled")
     browser.wait(lambda: not browser.css(f"#queue tr[data-id='{site.long}']"), 5,
                  "the queue to drop it")
+
+
+def test_a_page_without_the_cookie_asks_for_a_token_and_returns(browser: Browser,
+                                                                  site: Site) -> None:
+    from selenium.webdriver.common.by import By
+
+    browser.driver.delete_all_cookies()
+    browser.driver.get(f"{site.url}/jobs/{site.job}")
+    browser.wait_css("form#login")
+    assert "/login?next=" in browser.driver.current_url
+    browser.driver.find_element(By.NAME, "token").send_keys(site.token)
+    browser.driver.find_element(By.CSS_SELECTOR, "form#login button").click()
+    browser.wait_css("body[data-page='job'][data-ready='1']")
+    assert browser.driver.current_url == f"{site.url}/jobs/{site.job}"
+    cookie = browser.driver.get_cookie("vaelab_token")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"

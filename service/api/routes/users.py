@@ -11,7 +11,6 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Query, status
 
 from service.api.deps import (
-    AdminUser,
     CurrentIdentity,
     CurrentUser,
     IdPath,
@@ -46,8 +45,9 @@ def _new_token(session: SessionDep, user: str, expires_days: float | None) -> Ne
 
 @users.post("", status_code=status.HTTP_201_CREATED, response_model=NewUser,
             responses={409: {"description": "The name is taken."}})
-def create_user(body: UserCreate, session: SessionDep, _: AdminUser) -> NewUser:
+def create_user(body: UserCreate, session: SessionDep, caller: CurrentUser) -> NewUser:
     """A user with their first token (shown once). Admins only."""
+    forbid_unless(lambda: access.require_admin(caller, "create users"))
     try:
         user = users_db.create_user(session, body.name, role=body.role,
                                     **body.model_dump(include=set(users_db.LIMITS)))
@@ -58,8 +58,9 @@ def create_user(body: UserCreate, session: SessionDep, _: AdminUser) -> NewUser:
 
 
 @users.get("", response_model=list[UserOut])
-def list_users(session: SessionDep, _: AdminUser) -> list[UserOut]:
+def list_users(session: SessionDep, caller: CurrentUser) -> list[UserOut]:
     """Every user with their limits. Admins only."""
+    forbid_unless(lambda: access.require_admin(caller, "list users"))
     return [UserOut.of(u) for u in users_db.list_users(session)]
 
 
@@ -77,10 +78,12 @@ def get_named_user(name: str, session: SessionDep) -> User:
 
 
 @users.patch("/{name}", response_model=UserOut)
-def update_user(body: UserUpdate, _: AdminUser, session: SessionDep,
-                user: Annotated[User, Depends(get_named_user)]) -> UserOut:
+def update_user(name: str, body: UserUpdate, caller: CurrentUser,
+                session: SessionDep) -> UserOut:
     """Set limits, the role or ``disabled`` (a disabled user's tokens stop working). Only the
     fields sent change; null clears a limit. Admins only."""
+    forbid_unless(lambda: access.require_admin(caller, "change users and their limits"))
+    user = get_named_user(name, session)  # after the check: members learn no names
     users_db.update_user(session, user, **body.model_dump(exclude_unset=True))
     session.commit()
     return UserOut.of(user)
