@@ -75,10 +75,13 @@ def count_users(session: Session) -> int:
 
 
 def update_user(session: Session, user: User, **fields: object) -> User:
-    """Set any of the limits, ``role`` or ``disabled`` (None clears a limit)."""
+    """Set any of the limits, ``role`` or ``disabled`` (None clears a limit, and leaves
+    ``role`` and ``disabled`` as they are)."""
     for key, value in fields.items():
         if key not in (*LIMITS, "role", "disabled"):
             raise ValueError(f"unknown field {key}")
+        if key in ("role", "disabled") and value is None:
+            continue
         if key == "weight" and value is None:
             value = 1.0
         setattr(user, key, value)

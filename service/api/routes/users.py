@@ -18,6 +18,7 @@ from service.api.deps import (
     forbid_unless,
     resolve,
 )
+from service.api.responses import BY_ID, CONFLICT, NOT_FOUND
 from service.api.schemas import (
     Me,
     NewToken,
@@ -44,7 +45,7 @@ def _new_token(session: SessionDep, user: str, expires_days: float | None) -> Ne
 
 
 @users.post("", status_code=status.HTTP_201_CREATED, response_model=NewUser,
-            responses={409: {"description": "The name is taken."}})
+            responses=CONFLICT)
 def create_user(body: UserCreate, session: SessionDep, caller: CurrentUser) -> NewUser:
     """A user with their first token (shown once). Admins only."""
     forbid_unless(lambda: access.require_admin(caller, "create users"))
@@ -77,7 +78,7 @@ def get_named_user(name: str, session: SessionDep) -> User:
     return user
 
 
-@users.patch("/{name}", response_model=UserOut)
+@users.patch("/{name}", response_model=UserOut, responses=NOT_FOUND)
 def update_user(name: str, body: UserUpdate, caller: CurrentUser,
                 session: SessionDep) -> UserOut:
     """Set limits, the role or ``disabled`` (a disabled user's tokens stop working). Only the
@@ -89,7 +90,8 @@ def update_user(name: str, body: UserUpdate, caller: CurrentUser,
     return UserOut.of(user)
 
 
-@tokens.post("", status_code=status.HTTP_201_CREATED, response_model=NewToken)
+@tokens.post("", status_code=status.HTTP_201_CREATED, response_model=NewToken,
+             responses=NOT_FOUND)
 def create_token(body: TokenCreate, session: SessionDep, caller: CurrentUser) -> NewToken:
     """A new token for yourself, or (admins) for ``user``. The secret is answered once."""
     name = body.user or caller.name
@@ -123,7 +125,7 @@ def get_token(token_id: IdPath, session: SessionDep) -> ApiToken:
     return token
 
 
-@tokens.delete("/{token_id}", response_model=TokenOut)
+@tokens.delete("/{token_id}", response_model=TokenOut, responses=BY_ID)
 def revoke_token(token: Annotated[ApiToken, Depends(get_token)], session: SessionDep,
                  caller: CurrentUser) -> TokenOut:
     """Revoke a token: the next request with it gets 401. Yours, or (admins) anyone's."""

@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from service.api.params import INT32_MAX
 from service.api.schemas.jobs import aware
 from service.db.models import ApiToken, User
 
@@ -18,10 +19,13 @@ UserName = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$",
 class Limits(BaseModel):
     """The scheduler's per-user limits; null = no limit."""
 
-    max_running: int | None = Field(default=None, ge=0, description="Jobs running at once.")
-    max_queued: int | None = Field(default=None, ge=0, description="Jobs waiting at once.")
-    weight: float = Field(default=1.0, gt=0, description="Fair-share weight.")
-    max_priority: int | None = Field(default=None, description="The highest priority allowed.")
+    max_running: int | None = Field(default=None, ge=0, le=INT32_MAX,
+                                    description="Jobs running at once.")
+    max_queued: int | None = Field(default=None, ge=0, le=INT32_MAX,
+                                   description="Jobs waiting at once.")
+    weight: float = Field(default=1.0, gt=0, le=1e6, description="Fair-share weight.")
+    max_priority: int | None = Field(default=None, ge=0, le=9,
+                                     description="The highest priority allowed (0..9).")
 
 
 class UserCreate(Limits):
@@ -30,12 +34,13 @@ class UserCreate(Limits):
 
 
 class UserUpdate(BaseModel):
-    """Only the fields sent change; null clears a limit (weight: back to 1.0)."""
+    """Only the fields sent change; null clears a limit (weight: back to 1.0) and leaves
+    ``role`` and ``disabled`` unchanged."""
 
-    max_running: int | None = Field(default=None, ge=0)
-    max_queued: int | None = Field(default=None, ge=0)
-    weight: float | None = Field(default=None, gt=0)
-    max_priority: int | None = None
+    max_running: int | None = Field(default=None, ge=0, le=INT32_MAX)
+    max_queued: int | None = Field(default=None, ge=0, le=INT32_MAX)
+    weight: float | None = Field(default=None, gt=0, le=1e6)
+    max_priority: int | None = Field(default=None, ge=0, le=9)
     role: Literal["admin", "member"] | None = None
     disabled: bool | None = None
 
@@ -56,7 +61,8 @@ class UserOut(Limits):
 class TokenCreate(BaseModel):
     user: str | None = Field(default=None, description="Default: yourself (another user: "
                                                        "admins only).")
-    expires_days: float | None = Field(default=None, gt=0, description="Default: never.")
+    expires_days: float | None = Field(default=None, gt=0, le=36_500,
+                                       description="Default: never.")
 
 
 class TokenOut(BaseModel):
