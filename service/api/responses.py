@@ -50,4 +50,14 @@ BY_ID: Responses = {
 NOT_FOUND: Responses = {404: _message("Not found.")}
 CONFLICT: Responses = {409: _message("The request conflicts with the current state.")}
 QUEUE_DOWN: Responses = {503: _message("The job queue (broker) is unavailable.")}
+def invalid(description: str) -> Responses:
+    """The 422 with a route's own description."""
+    return {422: {"model": ValidationErrorOut, "description": description}}
+
+
+# A route whose answer is no JSON (the event stream) would list "model" under its own
+# media type; its errors are JSON all the same.
+STREAM_ERRORS: Responses = {code: {"description": r["description"], "content": {
+    "application/json": {"schema": {"$ref": f"#/components/schemas/{r['model'].__name__}"}}}}
+    for code, r in {**COMMON, **BY_ID}.items()}
 BAD_REQUEST: Responses = {400: _message("The request cannot be served as asked.")}

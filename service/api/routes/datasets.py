@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 
 from service.api.deps import CurrentUser, IdPath, SessionDep, SettingsDep
 from service.api.params import Offset
-from service.api.responses import BY_ID
+from service.api.responses import BY_ID, invalid
 from service.api.schemas import DatasetList, DatasetOut
 from service.core import uploads
 from service.db import datasets as datasets_db
@@ -48,7 +48,7 @@ def _out(ds: Dataset, session: SessionDep, settings: SettingsDep) -> DatasetOut:
                                                          "format": "binary"}}}}},
              responses={413: {"description": "Larger than VAELAB_DATASET_MAX_BYTES."},
                         409: {"description": "The name is taken."},
-                        422: {"description": "Not a valid .npz (the cause is named)."}})
+                        **invalid("Not a valid .npz (the cause is named).")})
 async def upload(
     request: Request, session: SessionDep, settings: SettingsDep, owner: CurrentUser,
     name: Annotated[str, Query(description="A unique name specs can use.")],

@@ -10,7 +10,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 from service.api.deps import CurrentUser, EnqueueDep, JobDep, SessionDep, SettingsDep
 from service.api.errors import spec_error_list
 from service.api.params import Offset
-from service.api.responses import BY_ID, QUEUE_DOWN
+from service.api.responses import BY_ID, QUEUE_DOWN, invalid
 from service.api.schemas import JobCreate, JobDetail, JobList, job_detail, job_summary
 from service.core import jobs as jobops
 from service.core.datasets import UnsafeUserFile
@@ -26,7 +26,7 @@ Sort = Literal[tuple(f"{d}{c}" for c in jobs_db.SORTS for d in ("", "-"))]  # ty
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=JobDetail,
-             responses={422: {"description": "Invalid spec: every bad field is listed."}})
+             responses=invalid("Invalid spec: every bad field is listed."))
 def submit_job(
     body: JobCreate, session: SessionDep, settings: SettingsDep, owner: CurrentUser,
     enqueue: EnqueueDep,

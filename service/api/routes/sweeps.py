@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Query, Response, status
 
 from service.api.deps import CurrentUser, EnqueueDep, SessionDep, SettingsDep, SweepDep
 from service.api.params import Offset
-from service.api.responses import BY_ID, QUEUE_DOWN
+from service.api.responses import BY_ID, QUEUE_DOWN, invalid
 from service.api.schemas import (
     FrontierOut,
     SweepCreate,
@@ -49,8 +49,8 @@ def _detail(sweep: Sweep, jobs: list[Job]) -> SweepDetail:
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=SweepDetail,
-             responses={422: {"description": "Every bad grid path or field is listed "
-                              "(grid.kl.schedule.betaa, base.model.latent_dim...)."}})
+             responses=invalid("Every bad grid path or field is listed "
+                               "(grid.kl.schedule.betaa, base.model.latent_dim...)."))
 def create_sweep(body: SweepCreate, session: SessionDep, settings: SettingsDep,
                  owner: CurrentUser, enqueue: EnqueueDep) -> SweepDetail:
     try:
