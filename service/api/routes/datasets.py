@@ -11,14 +11,13 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 
 from service.api.deps import CurrentUser, IdPath, SessionDep, SettingsDep
 from service.api.params import Offset
-from service.api.responses import BY_ID, invalid
+from service.api.responses import BY_ID, conflict, invalid
 from service.api.schemas import DatasetList, DatasetOut
 from service.core import uploads
 from service.db import datasets as datasets_db
 from service.db.models import Dataset
 
-router = APIRouter(prefix="/api/v1/datasets", tags=["datasets"],
-                   responses={**BY_ID})
+router = APIRouter(prefix="/api/v1/datasets", tags=["datasets"])
 
 
 def _refused(exc: uploads.UploadRefused) -> HTTPException:
@@ -79,13 +78,13 @@ def list_datasets(
                        limit=limit, offset=offset)
 
 
-@router.get("/{dataset_id}", response_model=DatasetOut)
+@router.get("/{dataset_id}", response_model=DatasetOut, responses=BY_ID)
 def show_dataset(ds: DatasetDep, session: SessionDep, settings: SettingsDep) -> DatasetOut:
     return _out(ds, session, settings)
 
 
 @router.delete("/{dataset_id}", status_code=status.HTTP_204_NO_CONTENT,
-               responses={409: {"description": "A waiting or running job reads it."}})
+               responses=conflict("A waiting or running job reads it."))
 def delete_dataset(ds: DatasetDep, session: SessionDep, settings: SettingsDep) -> None:
     try:
         uploads.delete(session, settings, ds)

@@ -10,7 +10,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 from service.api.deps import CurrentUser, EnqueueDep, JobDep, SessionDep, SettingsDep
 from service.api.errors import spec_error_list
 from service.api.params import Offset
-from service.api.responses import BY_ID, QUEUE_DOWN, invalid
+from service.api.responses import BY_ID, QUEUE_DOWN, conflict, invalid
 from service.api.schemas import JobCreate, JobDetail, JobList, job_detail, job_summary
 from service.core import jobs as jobops
 from service.core.datasets import UnsafeUserFile
@@ -18,15 +18,15 @@ from service.core.uploads import name_uploaded
 from service.db import jobs as jobs_db
 from service.db.artifacts import job_bytes
 
-router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"],
-                   responses={**BY_ID, **QUEUE_DOWN})
+router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
 
 Status = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 Sort = Literal[tuple(f"{d}{c}" for c in jobs_db.SORTS for d in ("", "-"))]  # type: ignore[valid-type]
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=JobDetail,
-             responses=invalid("Invalid spec: every bad field is listed."))
+             responses={**invalid("Invalid spec: every bad field is listed."),
+                        **QUEUE_DOWN})
 def submit_job(
     body: JobCreate, session: SessionDep, settings: SettingsDep, owner: CurrentUser,
     enqueue: EnqueueDep,
@@ -85,13 +85,13 @@ def _ids(csv: str) -> list[uuid.UUID]:
                             ) from None
 
 
-@router.get("/{job_id}", response_model=JobDetail)
+@router.get("/{job_id}", response_model=JobDetail, responses=BY_ID)
 def get_job(job: JobDep, session: SessionDep) -> JobDetail:
     return job_detail(job, storage_bytes=job_bytes(session, job.id))
 
 
 @router.delete("/{job_id}", status_code=status.HTTP_204_NO_CONTENT,
-               responses={409: {"description": "The job is queued or running."}})
+               responses=conflict("The job is queued or running."))
 def delete_job(job: JobDep, session: SessionDep, settings: SettingsDep) -> None:
     """A finished job with its metrics, evaluations and files."""
     try:
@@ -101,7 +101,7 @@ def delete_job(job: JobDep, session: SessionDep, settings: SettingsDep) -> None:
 
 
 @router.post("/{job_id}/cancel", response_model=JobDetail,
-             responses={409: {"description": "The job has already finished."}})
+             responses=conflict("The job has already finished."))
 def cancel_job(job: JobDep, session: SessionDep) -> JobDetail:
     try:
         return job_detail(jobops.cancel(session, job))
