@@ -64,4 +64,8 @@ def invalid(description: str) -> Responses:
 STREAM_ERRORS: Responses = {code: {"description": r["description"], "content": {
     "application/json": {"schema": {"$ref": f"#/components/schemas/{r['model'].__name__}"}}}}
     for code, r in {**COMMON, **BY_ID}.items()}
+FILES: Responses = {
+    403: _message("The stored path leaves the artifact root."),
+    410: _message("The file is no longer stored."),
+}
 BAD_REQUEST: Responses = {400: _message("The request cannot be served as asked.")}
