@@ -4,9 +4,10 @@ or database sees the request.
 422, naming the field, for: a JSON body that is no JSON (or no UTF-8: FastAPI said 400); a
 NUL byte in the path, in a query parameter or in any string or key of a JSON body
 (PostgreSQL's text and json types refuse NUL, so it used to surface as a 500); a
-non-finite JSON number (``Infinity``, ``NaN``: Python's json reads them, PostgreSQL's
-json does not and they are no valid JSON); an integer in a JSON body outside the signed 64-bit
-range. Integer query parameters are bounded by their types (service/api/params.py).
+non-finite JSON number (``Infinity``, ``NaN``, ``1e400``: Python's json reads them,
+PostgreSQL's json does not and they are no valid JSON); an integer in a JSON body outside
+the signed 64-bit range. Integer query parameters are bounded by their types
+(service/api/params.py).
 
 A JSON body is read whole here (bounded by ``VAELAB_MAX_REQUEST_BYTES``: service/api/limits.py
 sits outside this middleware) and handed on unchanged.
@@ -15,6 +16,7 @@ sits outside this middleware) and handed on unchanged.
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -68,6 +70,9 @@ def _walk(value: Any, path: list[str], problems: list[dict[str, str]]) -> None:
     elif isinstance(value, _NonFinite):
         problems.append({"field": field, "message": f"{value.name} is not a JSON number; "
                                                     "numbers must be finite"})
+    elif isinstance(value, float):
+        if not math.isfinite(value):  # 1e400 reads as inf without any constant
+            problems.append({"field": field, "message": "a number too large to be finite"})
     elif isinstance(value, bool):
         pass
     elif isinstance(value, int):

@@ -3,9 +3,9 @@ schema, each with the body actually returned (service/api/errors.py).
 
 Every route gets :data:`COMMON` (``include_router(..., responses=COMMON)`` in main.py): any
 request can carry a bad query parameter, a NUL byte or an oversized body. Routers and routes
-add what else they can answer: :data:`BY_ID` where a path names a job, sweep or dataset by id
-or prefix, :data:`CONFLICT`, :data:`QUEUE_DOWN`. Listing a code here that a route never
-returns costs nothing; a code a route returns but does not list fails the contract test.
+add what else they can answer: :data:`BY_ID` where a path names a job, sweep or dataset by
+id or prefix, :func:`conflict`, :func:`invalid`, :data:`QUEUE_DOWN`. A code a route returns
+but does not list fails the contract test (tests/service/test_openapi_contract.py).
 """
 
 from __future__ import annotations
@@ -48,6 +48,24 @@ BY_ID: Responses = {
     409: _message("The id prefix is ambiguous."),
 }
 NOT_FOUND: Responses = {404: _message("Not found.")}
-CONFLICT: Responses = {409: _message("The request conflicts with the current state.")}
 QUEUE_DOWN: Responses = {503: _message("The job queue (broker) is unavailable.")}
+def conflict(description: str) -> Responses:
+    """The 409 with a route's own description, and the 404/409 of its id."""
+    return {**BY_ID, 409: _message(description)}
+
+
+def invalid(description: str) -> Responses:
+    """The 422 with a route's own description."""
+    return {422: {"model": ValidationErrorOut, "description": description}}
+
+
+# A route whose answer is no JSON (the event stream) would list "model" under its own
+# media type; its errors are JSON all the same.
+STREAM_ERRORS: Responses = {code: {"description": r["description"], "content": {
+    "application/json": {"schema": {"$ref": f"#/components/schemas/{r['model'].__name__}"}}}}
+    for code, r in {**COMMON, **BY_ID}.items()}
+FILES: Responses = {
+    403: _message("The stored path leaves the artifact root."),
+    410: _message("The file is no longer stored."),
+}
 BAD_REQUEST: Responses = {400: _message("The request cannot be served as asked.")}

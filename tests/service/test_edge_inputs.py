@@ -95,6 +95,13 @@ def test_non_finite_numbers_in_a_spec(client, constant: str) -> None:  # noqa: A
     assert constant in r.json()["detail"][0]["message"]
 
 
+def test_a_number_that_overflows_to_infinity(client) -> None:  # noqa: ANN001
+    spec = tiny_spec()
+    spec["optim"]["lr"] = 0.5
+    body = json.dumps({"spec": spec}).replace("0.5", "1e400")
+    assert fields(post_raw(client, "/api/v1/jobs", body)) == {"spec.optim.lr"}
+
+
 def test_non_finite_numbers_in_a_sweep_grid(client) -> None:  # noqa: ANN001
     body = json.dumps({"base": tiny_spec(), "grid": {"kl.schedule.beta": [1.0]}})
     r = post_raw(client, "/api/v1/sweeps", body.replace("[1.0]", "[1.0, NaN]"))

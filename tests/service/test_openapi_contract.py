@@ -58,3 +58,17 @@ CALLS: Counter[str] = Counter()
 def test_the_api_answers_as_its_schema_says(case) -> None:  # noqa: ANN001
     CALLS[case.operation.label] += 1
     case.call_and_validate(checks=CHECKS, headers=AUTH)
+
+
+def test_every_operation_documents_the_422_it_returns() -> None:
+    doc = APP.openapi()
+    assert "HTTPValidationError" not in doc["components"]["schemas"]  # FastAPI's {loc, msg}
+    for path, operations in doc["paths"].items():
+        for method, op in operations.items():
+            body = op["responses"]["422"]["content"]["application/json"]["schema"]
+            assert body == {"$ref": "#/components/schemas/ValidationErrorOut"}, (method, path)
+            assert "413" in op["responses"], (method, path)
+            if "{job_id}" in path or "{sweep_id}" in path or "{dataset_id}" in path:
+                assert {"404", "409"} <= set(op["responses"]), (method, path)
+    problem = doc["components"]["schemas"]["FieldProblem"]
+    assert set(problem["properties"]) == {"field", "message"}

@@ -7,15 +7,13 @@ from fastapi.responses import FileResponse
 
 from service.api.artifact_files import artifact_out, serve_artifact
 from service.api.deps import JobDep, SessionDep, SettingsDep
-from service.api.responses import BAD_REQUEST, BY_ID
+from service.api.responses import BAD_REQUEST, BY_ID, FILES
 from service.api.schemas import ArtifactList
 from service.artifact_paths import UnsafePath, check_relative
 from service.db.artifacts import artifact_by_path, job_artifacts
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["results"],
-                   responses={**BY_ID, **BAD_REQUEST,
-                              403: {"description": "The path leaves the job's folder."},
-                              410: {"description": "The file is no longer stored."}})
+                   responses={**BY_ID, **BAD_REQUEST, **FILES})
 
 
 @router.get("/{job_id}/artifacts", response_model=ArtifactList)

@@ -11,12 +11,12 @@ from fastapi.responses import FileResponse
 from service.api.artifact_files import artifact_out, checkpoint_or_404, serve_artifact
 from service.api.deps import JobDep, SessionDep, SettingsDep
 from service.api.params import INT32_MAX
-from service.api.responses import BY_ID
+from service.api.responses import BY_ID, FILES
 from service.api.schemas import ArtifactOut
 from service.db.artifacts import CHECKPOINT, job_artifacts
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["results"],
-                   responses={**BY_ID, 410: {"description": "The file is no longer stored."}})
+                   responses={**BY_ID, **FILES})
 
 
 ASCII_STEP = re.compile(r"[0-9]{1,10}")

@@ -18,14 +18,13 @@ from service.api.deps import (
     readable,
 )
 from service.api.params import Offset
-from service.api.responses import BY_ID
+from service.api.responses import BY_ID, conflict, invalid
 from service.api.schemas import DatasetList, DatasetOut
 from service.core import access, uploads
 from service.db import datasets as datasets_db
 from service.db.models import Dataset
 
-router = APIRouter(prefix="/api/v1/datasets", tags=["datasets"],
-                   responses={**BY_ID})
+router = APIRouter(prefix="/api/v1/datasets", tags=["datasets"])
 
 
 def _refused(exc: uploads.UploadRefused) -> HTTPException:
@@ -56,7 +55,7 @@ def _out(ds: Dataset, session: SessionDep, settings: SettingsDep) -> DatasetOut:
                                                          "format": "binary"}}}}},
              responses={413: {"description": "Larger than VAELAB_DATASET_MAX_BYTES."},
                         409: {"description": "The name is taken."},
-                        422: {"description": "Not a valid .npz (the cause is named)."}})
+                        **invalid("Not a valid .npz (the cause is named).")})
 async def upload(
     request: Request, session: SessionDep, settings: SettingsDep, user: CurrentUser,
     name: Annotated[str, Query(description="A unique name specs can use.")],
@@ -89,13 +88,13 @@ def list_datasets(
                        limit=limit, offset=offset)
 
 
-@router.get("/{dataset_id}", response_model=DatasetOut)
+@router.get("/{dataset_id}", response_model=DatasetOut, responses=BY_ID)
 def show_dataset(ds: DatasetDep, session: SessionDep, settings: SettingsDep) -> DatasetOut:
     return _out(ds, session, settings)
 
 
 @router.delete("/{dataset_id}", status_code=status.HTTP_204_NO_CONTENT,
-               responses={409: {"description": "A waiting or running job reads it."}})
+               responses=conflict("A waiting or running job reads it."))
 def delete_dataset(ds: DatasetDep, session: SessionDep, settings: SettingsDep,
                    user: CurrentUser) -> None:
     """Its owner or an admin."""

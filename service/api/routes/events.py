@@ -19,7 +19,7 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from service.api.deps import JobDep, SettingsDep
-from service.api.responses import BY_ID
+from service.api.responses import STREAM_ERRORS
 from service.api.schemas import progress_of
 from service.db import jobs as jobs_db
 from service.db.metrics import batches_after, last_ts
@@ -27,7 +27,7 @@ from service.db.models import TERMINAL
 from service.db.session import get_engine, session_scope
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["events"],
-                   responses={**BY_ID})
+                   responses={**STREAM_ERRORS})
 
 POLL_S = 0.5
 BATCHES_PER_POLL = 50

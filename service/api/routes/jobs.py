@@ -17,7 +17,7 @@ from service.api.deps import (
 )
 from service.api.errors import spec_error_list
 from service.api.params import Offset
-from service.api.responses import BY_ID, QUEUE_DOWN
+from service.api.responses import BY_ID, QUEUE_DOWN, conflict, invalid
 from service.api.schemas import JobCreate, JobDetail, JobList, job_detail, job_summary
 from service.core import access
 from service.core import jobs as jobops
@@ -27,15 +27,15 @@ from service.db import attempts
 from service.db import jobs as jobs_db
 from service.db.artifacts import job_bytes
 
-router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"],
-                   responses={**BY_ID, **QUEUE_DOWN})
+router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
 
 Status = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 Sort = Literal[tuple(f"{d}{c}" for c in jobs_db.SORTS for d in ("", "-"))]  # type: ignore[valid-type]
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=JobDetail,
-             responses={422: {"description": "Invalid spec: every bad field is listed."}})
+             responses={**invalid("Invalid spec: every bad field is listed."),
+                        **QUEUE_DOWN})
 def submit_job(
     body: JobCreate, session: SessionDep, settings: SettingsDep, user: CurrentUser,
     enqueue: EnqueueDep,
@@ -95,14 +95,14 @@ def _ids(csv: str) -> list[uuid.UUID]:
                             ) from None
 
 
-@router.get("/{job_id}", response_model=JobDetail)
+@router.get("/{job_id}", response_model=JobDetail, responses=BY_ID)
 def get_job(job: JobDep, session: SessionDep) -> JobDetail:
     return job_detail(job, storage_bytes=job_bytes(session, job.id),
                       history=attempts.history(session, job.id))
 
 
 @router.delete("/{job_id}", status_code=status.HTTP_204_NO_CONTENT,
-               responses={409: {"description": "The job is queued or running."}})
+               responses=conflict("The job is queued or running."))
 def delete_job(job: JobDep, session: SessionDep, settings: SettingsDep,
                user: CurrentUser) -> None:
     """A finished job with its metrics, evaluations and files (its owner or an admin)."""
@@ -114,7 +114,7 @@ def delete_job(job: JobDep, session: SessionDep, settings: SettingsDep,
 
 
 @router.post("/{job_id}/cancel", response_model=JobDetail,
-             responses={409: {"description": "The job has already finished."}})
+             responses=conflict("The job has already finished."))
 def cancel_job(job: JobDep, session: SessionDep, user: CurrentUser) -> JobDetail:
     """Its owner or an admin."""
     owner_or_admin(user, job.owner, "cancel", "job")

@@ -12,13 +12,14 @@ from fastapi import APIRouter, HTTPException, Query, Response
 from service.api.artifact_files import artifact_file, checkpoint_or_404, serve_artifact
 from service.api.deps import JobDep, SessionDep, SettingsDep
 from service.api.params import Step
-from service.api.responses import BY_ID
+from service.api.responses import BY_ID, FILES
 from service.api.schemas import SamplesRequest
 from service.db.artifacts import newest_artifact
 from service.db.evaluations import summaries_by_step
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["results"],
-                   responses={**BY_ID, 503: {"description": "The inference slot is busy; retry."}})
+                   responses={**BY_ID, **FILES,
+                              503: {"description": "The inference slot is busy; retry."}})
 
 PNG = {"description": "A PNG image.", "content": {"image/png": {}}}
 GRID_KIND = {"prior": "samples", "recon": "recon"}  # query kind -> artifact kind

@@ -16,7 +16,7 @@ from service.api.deps import (
     owner_or_admin,
 )
 from service.api.params import Offset
-from service.api.responses import BY_ID, QUEUE_DOWN
+from service.api.responses import BY_ID, QUEUE_DOWN, invalid
 from service.api.schemas import (
     FrontierOut,
     SweepCreate,
@@ -36,8 +36,7 @@ from service.db import jobs as jobs_db
 from service.db import sweeps as sweeps_db
 from service.db.models import Job, Sweep
 
-router = APIRouter(prefix="/api/v1/sweeps", tags=["sweeps"],
-                   responses={**BY_ID, **QUEUE_DOWN})
+router = APIRouter(prefix="/api/v1/sweeps", tags=["sweeps"])
 
 
 def _summary(sweep: Sweep, jobs: list[Job]) -> dict[str, Any]:
@@ -57,8 +56,9 @@ def _detail(sweep: Sweep, jobs: list[Job]) -> SweepDetail:
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=SweepDetail,
-             responses={422: {"description": "Every bad grid path or field is listed "
-                              "(grid.kl.schedule.betaa, base.model.latent_dim...)."}})
+             responses={**invalid("Every bad grid path or field is listed "
+                               "(grid.kl.schedule.betaa, base.model.latent_dim...)."),
+                        **QUEUE_DOWN})
 def create_sweep(body: SweepCreate, session: SessionDep, settings: SettingsDep,
                  user: CurrentUser, enqueue: EnqueueDep) -> SweepDetail:
     try:
@@ -88,12 +88,12 @@ def list_sweeps(
         total=total, limit=limit, offset=offset)
 
 
-@router.get("/{sweep_id}", response_model=SweepDetail)
+@router.get("/{sweep_id}", response_model=SweepDetail, responses=BY_ID)
 def get_sweep_detail(sweep: SweepDep, session: SessionDep) -> SweepDetail:
     return _detail(sweep, jobs_db.sweep_jobs(session, sweep.id))
 
 
-@router.post("/{sweep_id}/cancel", response_model=SweepDetail)
+@router.post("/{sweep_id}/cancel", response_model=SweepDetail, responses=BY_ID)
 def cancel_sweep(sweep: SweepDep, session: SessionDep, user: CurrentUser) -> SweepDetail:
     """Queued jobs end ``cancelled`` at once; running ones stop at their next step. Its
     owner or an admin."""
@@ -119,7 +119,7 @@ def frontier_rows(jobs: list[Job]) -> list[dict[str, Any]]:
 
 @router.get("/{sweep_id}/rate-distortion", response_model=FrontierOut,
             responses={200: {"content": {"text/csv": {}, "image/png": {}, "image/svg+xml": {}},
-                             "description": "JSON, or the table / the plot."}})
+                             "description": "JSON, or the table / the plot."}, **BY_ID})
 def sweep_frontier(
     sweep: SweepDep, session: SessionDep,
     format: Literal["json", "csv", "png", "svg"] = "json",  # noqa: A002 - the query name
