@@ -215,10 +215,10 @@ def claim(
             Job.id == job_id, Job.status == "queued", Job.cancel_requested.is_(True),
         ).values(status="cancelled", finished_at=now, updated_at=now))
         return False
-    if previous is not None:
+    number = attempts.open_attempt(session, job_id, lease, worker, delivery_tag)
+    if previous is not None:  # a redelivered message took over from a silent attempt
         attempts.close_attempt(session, job_id, previous, "worker_lost",
-                               f"taken over by attempt (lease {lease[:8]})", now)
-    attempts.open_attempt(session, job_id, lease, worker, delivery_tag)
+                               f"no heartbeat; taken over by attempt {number}", now)
     _update(session, update(Job).where(Job.id == job_id, Job.started_at.is_(None))
             .values(started_at=now))
     return True
