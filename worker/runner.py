@@ -109,6 +109,8 @@ class EngineWarnings(logging.Handler):
         self.seen.append(msg)
         try:
             self.store(list(self.seen))
+        except attempts.LeaseLost:
+            pass  # taken over: the training stops at its next step
         except Exception:  # noqa: BLE001 - a warning must never stop the training
             log.exception("could not store an engine warning")
 

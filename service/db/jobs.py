@@ -10,8 +10,7 @@ attempt (heartbeat, progress, outcome) are fenced by its lease.
 
 The functions take a Session (API, reaper) or a Connection (the worker's sink, which writes
 progress in the same transaction as the metric batch): both execute the same statements.
-Every change that starts or ends an attempt records it in ``job_attempts`` in the same
-transaction (:mod:`service.db.attempts`).
+Every change that starts or ends an attempt records it (:mod:`service.db.attempts`).
 """
 
 from __future__ import annotations
@@ -215,10 +214,10 @@ def claim(
             Job.id == job_id, Job.status == "queued", Job.cancel_requested.is_(True),
         ).values(status="cancelled", finished_at=now, updated_at=now))
         return False
-    if previous is not None:
+    number = attempts.open_attempt(session, job_id, lease, worker, delivery_tag)
+    if previous is not None:  # a redelivered message took over from a silent attempt
         attempts.close_attempt(session, job_id, previous, "worker_lost",
-                               f"taken over by attempt (lease {lease[:8]})", now)
-    attempts.open_attempt(session, job_id, lease, worker, delivery_tag)
+                               f"no heartbeat; taken over by attempt {number}", now)
     _update(session, update(Job).where(Job.id == job_id, Job.started_at.is_(None))
             .values(started_at=now))
     return True
@@ -305,9 +304,10 @@ def stale_running(session: Session, stale_after_s: float) -> tuple[list[Job], da
     return list(jobs), stale
 
 
-def reap_job(session: Session, job: Job, stale: datetime, max_attempts: int) -> str | None:
-    """Take a stale job from its silent attempt: "requeued", "failed" or "cancelled"; None
-    if it beat again or someone else took it meanwhile."""
+def reap_job(session: Session, job: Job, stale: datetime, max_attempts: int,
+             ended: Ended = "worker_lost") -> str | None:
+    """Take a stale job from its silent attempt (closed as ``ended``): "requeued", "failed"
+    or "cancelled"; None if it beat again or someone else took it meanwhile."""
     now = utcnow()
     status, error = lost_outcome(job.cancel_requested, job.attempts, max_attempts,
                                  _seconds(now, job.heartbeat_at))
@@ -320,7 +320,7 @@ def reap_job(session: Session, job: Job, stale: datetime, max_attempts: int) -> 
     ).values(**values))
     if res.rowcount != 1:
         return None
-    attempts.close_attempt(session, job.id, job.lease, "worker_lost", error, now)
+    attempts.close_attempt(session, job.id, job.lease, ended, error, now)
     return "requeued" if status == "queued" else status
 
 

@@ -26,6 +26,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
+from service.cli.text import summary_text
 from service.db.models import Artifact, Evaluation, Job, JobAttempt, Metric
 from service.db.session import get_engine, session_scope
 from tests.conftest import Procs, tiny_spec, wait_for
@@ -190,7 +191,9 @@ def test_a_paused_attempt_resumed_after_a_takeover_writes_nothing(stack: Stack) 
     assert _series(points) == _series(stack.points(ref))
     print(f"\nfencing: takeover {takeover_s:.1f} s after the pause; A frozen at recorded step "
           f"{step_at_freeze}, stopped at logged step {stopped_at}, {steps_after} step(s) after "
-          f"its last heartbeat; {len(points)} points, equal to the uninterrupted run")
+          f"its last heartbeat; B resumed from step {job['progress']['resume_step']}; "
+          f"{len(points)} points, equal to the uninterrupted run")
+    print(summary_text(job))
 
 
 def test_a_killed_workers_message_leaves_the_unacked_set(stack: Stack) -> None:
