@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
 from sqlalchemy import select
 
 from service.db import jobs as jobs_db
@@ -95,10 +96,22 @@ def test_binary_arrays_decode_to_what_was_sent(backend) -> None:  # noqa: ANN001
     if backend.name == "sqlite":
         assert float8_array(floats)[:4] == b"\x00\x00\x00\x01"  # built all the same
         return
-    with get_engine(backend.db_url).connect() as conn:
-        cur = conn.connection.driver_connection.cursor()
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    from service.db.metrics import pgarrays
+
+    u = make_url(backend.db_url)
+    with psycopg.connect(host=u.host, port=u.port or 5432, user=u.username,
+                         dbname=u.database) as raw:
+        pgarrays.register(raw)  # a connection of its own: taught here, not by the pool
+        cur = raw.cursor()
         cur.execute("SELECT %b::int4[], array(SELECT NULLIF(v, 'NaN'::float8) "
                     "FROM unnest(%b::float8[]) AS v)", (int4_array(ints), float8_array(floats)))
         got_ints, got_floats = cur.fetchone()
+    with psycopg.connect(host=u.host, port=u.port or 5432, user=u.username,
+                         dbname=u.database) as untaught, \
+            pytest.raises(psycopg.errors.CannotCoerce):  # sent as bytea: refused
+        untaught.execute("SELECT %b::int4[]", (int4_array(ints),))
     assert got_ints == ints
     assert got_floats == [*ODD, None, None]

@@ -51,7 +51,9 @@ def site(tmp_path_factory) -> Iterator[Site]:  # noqa: ANN001
     env = {k: "" for k in ("VAELAB_DATABASE_URL", "VAELAB_BROKER_URL", "VAELAB_ARTIFACT_ROOT",
                            "VAELAB_DATA_DIR")}
     env |= {"VAELAB_AUTO_QUEUE": "cpu", "VAELAB_HEARTBEAT_INTERVAL_S": "0.5",
-            "VAELAB_CANCEL_POLL_S": "0.2", "VAELAB_METRIC_BATCH_SECONDS": "0.3"}
+            "VAELAB_CANCEL_POLL_S": "0.2", "VAELAB_METRIC_BATCH_SECONDS": "0.3",
+            # a batch per logged step: each step gets its own wall time (the x-axis tests)
+            "VAELAB_METRIC_BATCH_POINTS": "1"}
     proc = procs.start(["serve", "--port", str(port), "--data-dir", str(tmp / "data")],
                        env, "serve")
     url = f"http://127.0.0.1:{port}"
@@ -161,6 +163,129 @@ def test_job_page_draws_its_points_and_a_sample_grid(browser: Browser, site: Sit
     zoomed = browser.wait(lambda: (n := int(browser.attr(LOSS, "data-points") or 0))
                           < len(steps) and n, 10, "the zoomed range")
     assert 0 < zoomed < len(steps)
+
+
+# ------------------------------------------------------------------ chart state (uPlot)
+# The charts' uPlot instances hang on their panels (panel.uplot): the tests read the scales,
+# data, cursor and series focus that the page really has, not pixels.
+
+def _uplot(b: Browser, key: str, what: str) -> object:
+    return b.js(f"const u = document.querySelector(\".chart[data-key='{key}']\").uplot;"
+                f"return {what};")
+
+
+def _pick_x(b: Browser, value: str) -> None:
+    from selenium.webdriver.support.ui import Select
+
+    Select(b.css("#xaxis")[0]).select_by_value(value)
+    b.wait_css(f"body[data-x='{value}']")
+
+
+def _hover(b: Browser, key: str, x: float, y: float | None = None) -> None:
+    """Move the real mouse onto data coordinates (x, y) of chart ``key`` (y: mid-height)."""
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    over = b.css(f".chart[data-key='{key}'] .u-over")[0]
+    left = _uplot(b, key, f"u.valToPos({x!r}, 'x')")
+    top = _uplot(b, key, f"u.valToPos({y!r}, 'y')") if y is not None else \
+        over.size["height"] / 2
+    ActionChains(b.driver).move_to_element_with_offset(
+        over, int(left - over.size["width"] / 2), int(top - over.size["height"] / 2)).perform()
+
+
+def test_job_page_wall_time_and_a_metric_as_x(browser: Browser, site: Site) -> None:
+    browser.open(f"/jobs/{site.job}")
+    browser.wait_css(f"{LOSS}[data-points]")
+    assert _uplot(browser, "loss", "u.scales.x.time") is False
+    _pick_x(browser, "time")
+    api = _get(site.url, f"/api/v1/jobs/{site.job}/metrics?keys=loss&max_points=2000"
+                         "&with_ts=true")["series"][0]
+    job = _get(site.url, f"/api/v1/jobs/{site.job}")
+    xs = _uplot(browser, "loss", "u.data[0]")
+    assert _uplot(browser, "loss", "u.scales.x.time") is True
+    assert browser.attr(LOSS, "data-x") == "wall time"
+    assert len(xs) == len(api["steps"]) >= 5
+    assert all(b > a for a, b in zip(xs, xs[1:], strict=False)), xs  # later steps, later times
+    assert xs == api["ts"]  # each point at its own stamp
+    from datetime import datetime
+
+    started = datetime.fromisoformat(job["started_at"]).timestamp()
+    finished = datetime.fromisoformat(job["finished_at"]).timestamp()
+    assert started - 1 <= xs[0] and xs[-1] <= finished + 1
+    lo, hi = _uplot(browser, "loss", "[u.scales.x.min, u.scales.x.max]")
+    assert lo <= xs[0] and xs[-1] <= hi  # the axis spans the run's wall time
+
+    _pick_x(browser, "rate")  # one metric against another: distortion over rate
+    by_step = {k: dict(zip(s["steps"], s["values"], strict=True)) for k, s in (
+        (s["key"], s) for s in _get(site.url, f"/api/v1/jobs/{site.job}/metrics?keys=rate,"
+                                              "distortion&max_points=2000")["series"])}
+    drawn = _uplot(browser, "distortion", "[u.data[0], u.data[1]]")
+    common = [st for st in by_step["distortion"] if st in by_step["rate"]]
+    assert len(drawn[0]) == len(common) >= 5  # a point per step that logged both
+    assert set(zip(drawn[0], drawn[1], strict=True)) == {
+        (by_step["rate"][st], by_step["distortion"][st]) for st in common}
+    assert drawn[0] == sorted(drawn[0])
+    assert _uplot(browser, "distortion", "u.series[1].points.size") == 5  # drawn as points
+    assert browser.attr(".chart[data-key='distortion']", "data-x") == "rate"
+    browser.shot("job-rate-distortion")
+
+
+def test_log_y_toggles_the_scale_of_every_chart(browser: Browser, site: Site) -> None:
+    for path in (f"/jobs/{site.job}", f"/compare?ids={','.join(site.sweep_jobs)}&keys=loss"):
+        browser.open(path)
+        keys = browser.js("return [...document.querySelectorAll('#charts .chart')]"
+                          ".map(c => c.dataset.key)")
+        assert keys and all(_uplot(browser, k, "u.scales.y.distr") == 1 for k in keys)
+        browser.css("#logy")[0].click()
+        browser.wait(lambda ks=keys: all(_uplot(browser, k, "u.scales.y.distr") == 3
+                                         for k in ks), 5, "log scales")
+        assert _uplot(browser, "loss", "u.scales.y.min") > 0
+        assert browser.attr(LOSS, "data-log-y") == "1"
+        browser.css("#logy")[0].click()
+        browser.wait(lambda ks=keys: all(_uplot(browser, k, "u.scales.y.distr") == 1
+                                         for k in ks), 5, "linear scales")
+
+
+def test_hover_puts_every_job_chart_on_the_same_step(browser: Browser, site: Site) -> None:
+    browser.open(f"/jobs/{site.job}")
+    browser.wait_css(f"{LOSS}[data-points]")
+    keys = browser.js("return [...document.querySelectorAll('#charts .chart')]"
+                      ".map(c => c.dataset.key)")
+    assert len(keys) >= 3
+    steps = _uplot(browser, "loss", "u.data[0]")
+    target = steps[len(steps) * 3 // 5]
+    _hover(browser, "loss", target)
+    at = {k: _uplot(browser, k, "u.cursor.idx == null ? null : u.data[0][u.cursor.idx]")
+          for k in keys}
+    hovered = at["loss"]
+    assert hovered is not None and abs(steps.index(hovered) - steps.index(target)) <= 1
+    assert all(v == hovered for v in at.values()), at  # the same step on every chart
+
+
+def test_compare_hover_highlights_one_run_in_every_chart(browser: Browser, site: Site) -> None:
+    ids = ",".join(site.sweep_jobs)
+    browser.open(f"/compare?ids={ids}&keys=loss,rate,distortion")
+    keys = ["loss", "rate", "distortion"]
+    steps = _uplot(browser, "rate", "u.data[0]")
+    i = len(steps) // 2
+    while _uplot(browser, "rate", f"u.data[3][{i}]") is None:
+        i += 1
+    _hover(browser, "rate", steps[i], _uplot(browser, "rate", f"u.data[3][{i}]"))
+    focus = {k: _uplot(browser, k, "u.series.slice(1).map(s => s._focus)") for k in keys}
+    assert focus["rate"].count(True) == 1 and focus["rate"].count(False) == 3  # one run ...
+    assert all(f == focus["rate"] for f in focus.values()), focus  # ... in every chart
+    at = {k: _uplot(browser, k, "u.data[0][u.cursor.idx]") for k in keys}
+    assert set(at.values()) == {steps[i]}
+
+    _pick_x(browser, "time")  # elapsed wall time: every run drawn from its own start
+    for k in keys:
+        xs, n = _uplot(browser, k, "u.data[0]"), _uplot(browser, k, "u.series.length")
+        assert n == 5 and xs == sorted(xs) and xs[0] >= 0
+        for j in range(1, 5):
+            ys = _uplot(browser, k, f"u.data[{j}]")
+            mine = [x for x, y in zip(xs, ys, strict=True) if y is not None]
+            assert len(mine) >= 2 and mine[0] < 1.0 and mine[-1] > mine[0]
+    assert browser.attr(LOSS, "data-x") == "elapsed wall time (s)"
 
 
 def test_job_page_follows_a_running_job_live(browser: Browser, site: Site) -> None:

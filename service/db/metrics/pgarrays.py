@@ -43,8 +43,11 @@ class _Float8ArrayDumper(_Int4ArrayDumper):
     oid = _FLOAT8_ARRAY
 
 
-psycopg.adapters.register_dumper(Int4Array, _Int4ArrayDumper)
-psycopg.adapters.register_dumper(Float8Array, _Float8ArrayDumper)
+def register(connection: psycopg.Connection) -> None:
+    """Teach one psycopg connection these parameter types (without this, a bytes subclass
+    would be sent as ``bytea``)."""
+    connection.adapters.register_dumper(Int4Array, _Int4ArrayDumper)
+    connection.adapters.register_dumper(Float8Array, _Float8ArrayDumper)
 
 
 def _pack(values: Sequence[object], oid: int, code: str, width: int) -> bytes:

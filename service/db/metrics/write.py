@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Uuid, bindparam, func, select, text
 
+from service.db.metrics import pgarrays
 from service.db.metrics.buckets import Extremes, pg_agg, pg_step, pg_value, sql_wins
 from service.db.metrics.pgarrays import float8_array, int4_array
 from service.db.models import ROLLUP_SHIFTS, Metric
@@ -119,7 +120,11 @@ def insert_columns(conn: Connection, job_id: uuid.UUID, keys: Sequence[str],
         return
     index: dict[str, int] = {}
     k = [index.setdefault(key, len(index) + 1) for key in keys]
-    cur = conn.connection.driver_connection.cursor()
+    dbapi = conn.connection  # the pooled connection: its info lives as long as it does
+    if not dbapi.info.get("vaelab_pgarrays"):
+        pgarrays.register(dbapi.driver_connection)
+        dbapi.info["vaelab_pgarrays"] = True
+    cur = dbapi.driver_connection.cursor()
     try:
         cur.execute(_PG_INSERT_AND_ROLL, {
             "job_id": job_id, "keys": list(index), "k": int4_array(k),

@@ -5,9 +5,13 @@
   const V = window.vaelab;
 
   /** A uPlot chart in a new panel under `parent`.
-   * spec: {title, key, xLabel, logY, points (draw points, no lines), sync (a key shared by
-   * charts whose series correspond), onZoom(lo, hi), series: [{label, stroke, width, fill,
-   * band: [i, j]}]}; data: [xs, ys...]. Returns {u, panel, setData(data)}. */
+   * spec: {title, key, xLabel, time (x is unix seconds: a date/time axis), logY (a log
+   * scale: y distr 3), points (draw points, no lines), sync (a key shared by charts whose x
+   * values correspond: hovering one puts the cursor on the same x in all of them and
+   * highlights the hovered series everywhere), onZoom(lo, hi), series: [{label, stroke,
+   * width, fill, band: [i, j]}]}; data: [xs, ys...]. Returns {u, panel, setData(data)}; the
+   * panel element also holds the uPlot instance as `panel.uplot` (the browser tests read
+   * its scales, series and cursor). */
   V.chart = (parent, spec, data) => {
     const panel = V.h("div", { class: "chart", "data-key": spec.key || spec.title });
     panel.append(V.h("h3", { text: spec.title }));
@@ -28,8 +32,8 @@
     const opts = {
       width: Math.max(200, box.clientWidth || parent.clientWidth || 480),
       height: spec.height || 260,
-      scales: { x: { time: false }, y: spec.logY ? { distr: 3 } : {} },
-      axes: [{ label: spec.xLabel || "step", size: 40 }, { size: 60 }],
+      scales: { x: { time: !!spec.time }, y: spec.logY ? { distr: 3 } : {} },
+      axes: [{ label: spec.xLabel || "step", size: spec.time ? 50 : 40 }, { size: 60 }],
       series,
       bands: spec.bands,
       legend: { live: true },
@@ -53,6 +57,9 @@
       ? [d[0]].concat(d.slice(1).map((ys) => ys.map((y) => (y != null && y > 0 ? y : null))))
       : d);
     const u = new uPlot(opts, clean(data), box);
+    panel.uplot = u;
+    panel.dataset.x = spec.xLabel || "step";
+    panel.dataset.logY = spec.logY ? "1" : "0";
     spec.series.forEach((sr, i) => { // band edges stay out of the legend
       if (sr.legend === false) u.root.querySelectorAll(".u-legend .u-series")[i + 1].style.display = "none";
     });

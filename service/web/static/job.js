@@ -10,8 +10,10 @@
   const POINTS = 2000; // per key and view: about two per horizontal pixel
   const DEFAULT = /^(loss|elbo|rate|distortion|beta_effective|capacity|grad_norm)$|capacity|error|lambda|sigma/;
 
-  const series = new Map(); // key -> {steps: [], values: []} (overview + live points)
-  let zoom = null; // {lo, hi, data: Map(key -> {steps, values})}
+  // key -> {steps: [], values: [], ts: []} (overview + live points; ts: each point's wall
+  // time in unix seconds, null until read: only asked for once wall time is on the x-axis)
+  const series = new Map();
+  let zoom = null; // {lo, hi, data: Map(key -> {steps, values, ts})}
   const shown = new Set();
   const charts = new Map(); // key -> chart
   let job = null;
@@ -47,19 +49,19 @@
 
   // ------------------------------------------------------------------ curves
 
-  function put(key, step, value) {
+  function put(key, step, value, ts) {
     let s = series.get(key);
-    if (!s) series.set(key, (s = { steps: [], values: [] }));
-    const n = s.steps.length;
-    if (!n || step > s.steps[n - 1]) { s.steps.push(step); s.values.push(value); return; }
+    if (!s) series.set(key, (s = { steps: [], values: [], ts: [] }));
+    const n = s.steps.length, t = ts == null ? null : ts;
+    if (!n || step > s.steps[n - 1]) { s.steps.push(step); s.values.push(value); s.ts.push(t); return; }
     let lo = 0, hi = n; // binary search: replace or insert (a resumed attempt re-logs steps)
     while (lo < hi) { const m = (lo + hi) >> 1; if (s.steps[m] < step) lo = m + 1; else hi = m; }
-    if (s.steps[lo] === step) s.values[lo] = value;
-    else { s.steps.splice(lo, 0, step); s.values.splice(lo, 0, value); }
+    if (s.steps[lo] === step) { s.values[lo] = value; if (t != null) s.ts[lo] = t; }
+    else { s.steps.splice(lo, 0, step); s.values.splice(lo, 0, value); s.ts.splice(lo, 0, t); }
   }
 
   function view(key) {
-    return (zoom && zoom.data.get(key)) || series.get(key) || { steps: [], values: [] };
+    return (zoom && zoom.data.get(key)) || series.get(key) || { steps: [], values: [], ts: [] };
   }
 
   function chartData(key) {
@@ -68,6 +70,13 @@
     const xKey = $("xaxis").value;
     const smooth = V.ema(s.values, w);
     if (xKey === "step") return [s.steps, s.values, smooth];
+    if (xKey === "time") { // wall time: the points whose stamp is known, in time order
+      const ts = s.ts || [];
+      const rows = [];
+      s.steps.forEach((_, i) => { if (ts[i] != null) rows.push([ts[i], s.values[i], smooth[i]]); });
+      rows.sort((a, b) => a[0] - b[0]);
+      return [rows.map((r) => r[0]), rows.map((r) => r[1]), rows.map((r) => r[2])];
+    }
     const x = new Map();
     const xs = view(xKey);
     xs.steps.forEach((st, i) => x.set(st, xs.values[i]));
@@ -87,8 +96,9 @@
     keys.forEach((key, i) => {
       const col = V.color(i);
       const c = V.chart($("charts"), {
-        title: key, key, xLabel: xKey, logY: $("logy").checked, points: xKey !== "step",
-        sync: "job", onZoom: xKey === "step" ? zoomTo : null,
+        title: key, key, xLabel: xKey === "time" ? "wall time" : xKey, time: xKey === "time",
+        logY: $("logy").checked, points: xKey !== "step" && xKey !== "time", sync: "job",
+        onZoom: xKey === "step" ? zoomTo : xKey === "time" ? zoomTime : null,
         series: [{ label: "raw", stroke: col + "40", width: 1 }, { label: "smoothed", stroke: col, width: 2 }],
       }, chartData(key));
       charts.set(key, c);
@@ -123,7 +133,11 @@
       if (have.has(key)) continue;
       const box = V.h("input", { type: "checkbox", value: key });
       box.checked = shown.has(key);
-      box.addEventListener("change", () => { box.checked ? shown.add(key) : shown.delete(key); build(); });
+      box.addEventListener("change", () => V.run(async () => {
+        if (box.checked) shown.add(key); else shown.delete(key);
+        if ($("xaxis").value === "time") await withTimes();
+        build();
+      }));
       $("keys").append(V.h("label", {}, box, key));
       $("xaxis").append(V.h("option", { value: key, text: key }));
     }
@@ -141,10 +155,31 @@
   async function zoomTo(lo, hi) {
     const start = Math.max(0, Math.floor(lo)), end = Math.ceil(hi);
     const keys = [...new Set([...shown])].join(",");
-    const m = await V.api(`${BASE}/metrics?keys=${encodeURIComponent(keys)}&start_step=${start}&end_step=${end}&max_points=${POINTS}`);
+    const ts = $("xaxis").value === "time" ? "&with_ts=true" : "";
+    const m = await V.api(`${BASE}/metrics?keys=${encodeURIComponent(keys)}&start_step=${start}&end_step=${end}&max_points=${POINTS}${ts}`);
     zoom = { lo: start, hi: end, data: new Map(m.series.map((s) => [s.key, s])) };
     build();
   }
+
+  /** Zoom on the wall-time axis: the steps drawn inside [lo, hi] seconds give the step range
+   * to re-read (a job's stamps increase with its steps). */
+  function zoomTime(lo, hi) {
+    let a = Infinity, b = -Infinity;
+    for (const key of shown) {
+      const s = view(key);
+      (s.ts || []).forEach((t, i) => { if (t != null && t >= lo && t <= hi) { a = Math.min(a, s.steps[i]); b = Math.max(b, s.steps[i]); } });
+    }
+    if (a <= b) return zoomTo(a, b);
+  }
+
+  /** Wall time on the x-axis: read the stamps of the drawn keys' points once. */
+  async function withTimes() {
+    const missing = [...shown].filter((k) => (series.get(k) || { ts: [] }).ts.some((t) => t == null));
+    await Promise.all(missing.map((k) => read([k], true)));
+  }
+
+  const read = (keys, ts) => V.api(`${BASE}/metrics?max_points=${POINTS}&keys=${encodeURIComponent(keys.join(","))}${ts ? "&with_ts=true" : ""}`)
+    .then((m) => m.series.forEach((s) => s.steps.forEach((st, i) => put(s.key, st, s.values[i], s.ts ? s.ts[i] : null))));
 
   // ------------------------------------------------------------------ results
 
@@ -220,16 +255,16 @@
     // a browser holds 6 connections per server: a stream left open by a page being left
     // would starve the 6th page (until the socket times out)
     window.addEventListener("pagehide", () => es.close());
-    const apply = (points) => {
+    const apply = ([points, ts]) => {
       const keys = new Set();
       let evals = false;
-      for (const p of points) { put(p.key, p.step, p.value); keys.add(p.key); if (p.key.startsWith("eval/")) evals = true; }
+      for (const p of points) { put(p.key, p.step, p.value, ts); keys.add(p.key); if (p.key.startsWith("eval/")) evals = true; }
       if (adopt(keys)) build(); else redraw();
       if (evals) V.run(loadResults);
     };
     es.addEventListener("metrics", (ev) => {
-      const pts = JSON.parse(ev.data).points;
-      if (ready) apply(pts); else buffer.push(pts);
+      const d = JSON.parse(ev.data), batch = [d.points, d.ts];
+      if (ready) apply(batch); else buffer.push(batch);
     });
     es.addEventListener("status", (ev) => {
       const s = JSON.parse(ev.data);
@@ -245,8 +280,6 @@
     renderFacts(job);
     adopt(Object.keys(job.latest_metrics || {}));
     // the drawn keys first, one request each: the server's database reads overlap
-    const read = (keys) => V.api(`${BASE}/metrics?max_points=${POINTS}&keys=${encodeURIComponent(keys.join(","))}`)
-      .then((m) => m.series.forEach((s) => s.steps.forEach((st, i) => put(s.key, st, s.values[i]))));
     await Promise.all([...shown].map((k) => read([k])));
     build();
     const rest = [...seen].filter((k) => !shown.has(k));
@@ -256,7 +289,13 @@
     document.body.dataset.ready = "1";
     $("smooth").addEventListener("input", () => { $("smooth-out").textContent = (+$("smooth").value).toFixed(2); redraw(); });
     $("logy").addEventListener("change", build);
-    $("xaxis").addEventListener("change", () => { zoom = null; build(); });
+    $("xaxis").addEventListener("change", () => V.run(async () => {
+      zoom = null;
+      document.body.dataset.x = "";
+      if ($("xaxis").value === "time") await withTimes();
+      build();
+      document.body.dataset.x = $("xaxis").value; // drawn with this x-axis (the tests wait on it)
+    }));
     $("reset").addEventListener("click", () => { zoom = null; build(); });
     await loadResults();
   });
