@@ -77,13 +77,14 @@ def parse_gpus(spec: str) -> list[str]:
     return gpus
 
 
-def run_gpu_workers(gpus: list[str], queue: str, loglevel: str) -> int:
-    """One Celery worker process per GPU; forwards SIGINT/SIGTERM; exits when any exits."""
+def run_gpu_workers(gpus: list[str], queue: str, loglevel: str, jobs_per_gpu: int = 1) -> int:
+    """One Celery worker process per GPU, running ``jobs_per_gpu`` jobs at once (prefork
+    children sharing that GPU); forwards SIGINT/SIGTERM; exits when any exits."""
     host = socket.gethostname()
     procs = []
     for gpu in gpus:
         cmd = [sys.executable, "-m", "celery", "-A", WORKER_APP,
-               *celery_worker_args([queue], f"gpu{gpu}@{host}", 1, loglevel)]
+               *celery_worker_args([queue], f"gpu{gpu}@{host}", jobs_per_gpu, loglevel)]
         env = child_env({"CUDA_VISIBLE_DEVICES": gpu, "VAELAB_WORKER_GPU": gpu})
         procs.append(subprocess.Popen(cmd, env=env, preexec_fn=die_with_parent))
 
