@@ -187,7 +187,7 @@ def train_step(
     elif with_grad_norm:  # the norm costs a pass over all gradients; no clipping (an
         grad_norm = torch.nn.utils.get_total_norm(grads)  # infinite max_norm gives NaNs)
     # A non-finite loss or gradient skips this and every later update (device_log.py).
-    guard.check(loss, grads)
+    guard.check(loss, grads, grad_norm)
     run.optimizer.step()
     if type(run.scheme).update is not KLScheme.update:  # controllers need this step's values
         stats = {"rate": rate.detach(), "rate_term": r_term.detach(),
