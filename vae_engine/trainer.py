@@ -134,7 +134,8 @@ def setup(spec: TrainSpec, device: str | None = None, compile: bool | None = Non
         log.warning("elbo/iwae of this run are not bounds: %s", bound[1])
     use_compile = spec.train.compile if compile is None else compile
     return Run(spec, dev, data, model, likelihood, scheme, optimizer, spe, total, x_eval,
-               dequantized, bound, make_forward(model, likelihood, use_compile))
+               dequantized, bound, make_forward(model, likelihood, use_compile,
+                                                spec.train.bf16))
 
 
 def restore(run: Run, path: str) -> int:
