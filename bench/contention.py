@@ -71,8 +71,19 @@ def run_train(spec_path: Path, threads: int | None) -> float:
         return took
 
 
+def picked_threads() -> int:
+    """The count a fresh ``vaelab train`` would pick now (vae_engine.threads)."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env.pop("OMP_NUM_THREADS", None)
+    out = subprocess.run([sys.executable, "-c", "from vae_engine.threads import pick_threads;"
+                          "print(pick_threads())"], cwd=ROOT, env=env, capture_output=True,
+                         text=True, check=True)
+    return int(out.stdout.strip())
+
+
 def condition(spec_path: Path, repeats: int) -> dict:
     times: dict[str, list[float]] = {"default": [], "threads_1": []}
+    picked = picked_threads()
     for _ in range(repeats):
         times["default"].append(run_train(spec_path, None))
         times["threads_1"].append(run_train(spec_path, 1))
@@ -80,7 +91,7 @@ def condition(spec_path: Path, repeats: int) -> dict:
     best = min(med.values())
     return {"default_s": round(med["default"], 2), "threads_1_s": round(med["threads_1"], 2),
             "runs": {k: [round(x, 2) for x in v] for k, v in times.items()},
-            "ratio": round(med["default"] / best, 3)}
+            "ratio": round(med["default"] / best, 3), "default_threads": picked}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -96,8 +107,8 @@ def main(argv: list[str] | None = None) -> int:
         spec_path = Path(tmp) / "spec.yaml"
         spec_path.write_text(yaml.safe_dump(spec(args.epochs)))
         alone = condition(spec_path, args.repeats)
-        print(f"alone: default {alone['default_s']} s, --threads 1 {alone['threads_1_s']} s, "
-              f"ratio {alone['ratio']}", flush=True)
+        print(f"alone: default ({alone['default_threads']} threads) {alone['default_s']} s, "
+              f"--threads 1 {alone['threads_1_s']} s, ratio {alone['ratio']}", flush=True)
         hogs = [mp.Process(target=_spin, daemon=True) for _ in range(cpus)]
         for h in hogs:
             h.start()
@@ -108,7 +119,8 @@ def main(argv: list[str] | None = None) -> int:
             for h in hogs:
                 h.kill()
                 h.join()
-        print(f"next to {cpus} busy processes: default {hog['default_s']} s, --threads 1 "
+        print(f"next to {cpus} busy processes: default ({hog['default_threads']} threads) "
+              f"{hog['default_s']} s, --threads 1 "
               f"{hog['threads_1_s']} s, ratio {hog['ratio']}", flush=True)
     worst = max(alone["ratio"], hog["ratio"])
     out = {

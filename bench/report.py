@@ -62,7 +62,7 @@ def _fmt(v: Any) -> str:
     if isinstance(v, int) and not isinstance(v, bool):
         return f"{v:,}"
     if isinstance(v, dict):
-        keys = [k for k in ("default_s", "threads_1_s", "ratio") if k in v]
+        keys = [k for k in ("default_threads", "default_s", "threads_1_s", "ratio") if k in v]
         return "(" + ", ".join(f"{k} {_fmt(v[k])}" for k in keys) + ")" if keys else "…"
     return str(v)
 
