@@ -26,5 +26,23 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
+# Every benchmark in bench/ (quick sizes), each appending its JSON line to bench/results.jsonl;
+# then bench/report.py rewrites the README's benchmark table from those lines. A benchmark
+# that fails (e.g. no PostgreSQL for metrics_store/dashboard) is listed as not run.
+# BENCH_ARGS=--quick by default; BENCH_ARGS= runs the full sizes.
+BENCH_ARGS ?= --quick
+BENCH_RESULTS ?= bench/results.jsonl
+BENCHES := engine_vs_pythae contention metrics_store service_overhead dashboard shapes_beta_sweep
+
+bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	@for b in $(BENCHES); do \
+		echo "== bench/$$b.py $(BENCH_ARGS)"; \
+		PYTHONPATH=. $(BIN)/python bench/$$b.py $(BENCH_ARGS) > bench/.last.out 2>&1; \
+		tail -n 5 bench/.last.out; \
+		grep '^{' bench/.last.out | tail -n 1 >> $(BENCH_RESULTS) || echo "   (no JSON line)"; \
+	done; rm -f bench/.last.out
+	$(BIN)/python bench/report.py $(BENCH_RESULTS)
+
 clean:
 	rm -rf $(VENV) .pytest_cache

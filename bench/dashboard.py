@@ -48,7 +48,11 @@ def main() -> None:
     ap.add_argument("--compare-points", type=int, default=10_000)
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--admin-url", default=DEFAULT_ADMIN_URL)
+    ap.add_argument("--quick", action="store_true",
+                    help="100,000 points per key, 5 compared jobs, 3 repeats")
     args = ap.parse_args()
+    if args.quick:
+        args.points, args.compare_jobs, args.repeats = 100_000, 5, 3
 
     with scratch_database(args.admin_url) as url:
         run(url, args)

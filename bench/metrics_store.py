@@ -10,6 +10,7 @@ median latency <= 100 ms.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import statistics
 import sys
@@ -21,13 +22,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import httpx  # noqa: E402
 from harness import DEFAULT_ADMIN_URL, admin_token, scratch_database, served  # noqa: E402
 
+TARGETS = {"ingest_points_per_s_min": 50_000, "query_median_ms_max": 100}
+
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--points", type=int, default=1_000_000)
     ap.add_argument("--requests", type=int, default=30)
     ap.add_argument("--admin-url", default=DEFAULT_ADMIN_URL)
+    ap.add_argument("--quick", action="store_true", help="100,000 points, 10 requests")
     args = ap.parse_args()
+    if args.quick:
+        args.points, args.requests = 100_000, 10
 
     with scratch_database(args.admin_url) as url:
         run(url, args.points, args.requests)
@@ -79,6 +85,13 @@ def run(url: str, n_points: int, n_requests: int) -> None:
           f"{sorted(lat)[int(0.9 * len(lat)) - 1]:.1f}  (target <= 100; max_points=1000, "
           f"{len(series['steps'])} points returned, {spikes_kept} of "
           f"{n_points // 99_991} spikes kept)")
+    figures = {"ingest_points_per_s": round(rate), "query_median_ms": round(
+        statistics.median(lat), 1)}
+    print(json.dumps({"bench": "metrics_store", "points": n_points, **figures,
+                      "targets": TARGETS, "met": {
+                          "ingest_points_per_s": rate >= TARGETS["ingest_points_per_s_min"],
+                          "query_median_ms": figures["query_median_ms"]
+                          <= TARGETS["query_median_ms_max"]}}))
 
 
 if __name__ == "__main__":

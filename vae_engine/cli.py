@@ -32,6 +32,10 @@ def add_train_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="override train.device")
     p.add_argument("--max-steps", type=int, help="override train.max_steps")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--threads", type=int, metavar="N",
+                   help="CPU threads (default: the CPUs this process may use that are idle)")
+    p.add_argument("--compile", action="store_true", default=None,
+                   help="run the forward/backward through torch.compile (train.compile)")
     p.set_defaults(func=run_train)
     return p
 
@@ -43,7 +47,9 @@ def _latest_checkpoint(out: Path) -> str | None:
 
 def run_train(args: argparse.Namespace) -> int:
     from vae_engine.clierrors import run_guarded
+    from vae_engine.threads import passive_wait
 
+    passive_wait()  # before torch loads: OpenMP threads sleep, not spin, at barriers
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     return run_guarded("vaelab train", lambda: _run_train(args))
 
@@ -53,6 +59,8 @@ def _run_train(args: argparse.Namespace) -> int:
     from vae_engine.spec import load_spec, parse_spec
 
     spec = load_spec(args.spec)
+    if args.threads is not None and args.threads < 1:
+        raise VaelabError("--threads must be a positive integer")
     if args.max_steps is not None:
         if args.max_steps < 1:
             raise VaelabError("--max-steps must be a positive integer")
@@ -68,10 +76,11 @@ def _run_train(args: argparse.Namespace) -> int:
             raise VaelabError(f"--resume latest: no checkpoint in {out / 'checkpoints'}")
     elif resume and not Path(resume).is_file():
         raise VaelabError(f"--resume: no such checkpoint file {resume}")
-    return _train(spec, out, resume, args.device, args.quiet)
+    return _train(spec, out, resume, args.device, args.quiet, args.threads, args.compile)
 
 
-def _train(spec: Any, out: Path, resume: str | None, device: str | None, quiet: bool) -> int:
+def _train(spec: Any, out: Path, resume: str | None, device: str | None, quiet: bool,
+           threads: int | None = None, compile: bool | None = None) -> int:
     from vae_engine.io import LocalArtifacts
     from vae_engine.trainer import train
 
@@ -87,7 +96,8 @@ def _train(spec: Any, out: Path, resume: str | None, device: str | None, quiet: 
     sink = ProgressSink(out, quiet)
     try:
         result = train(spec, sink, LocalArtifacts(out), resume_from=resume,
-                       should_stop=lambda: stop["requested"], device=device)
+                       should_stop=lambda: stop["requested"], device=device,
+                       threads=threads, compile=compile)
     finally:
         signal.signal(signal.SIGINT, old)
         sink.close()

@@ -47,15 +47,22 @@ class DeviceLog:
         self.pending: list[tuple[int, dict[str, Any]]] = []
         self.what = "loss"  # what was non-finite at the first bad step (set by read)
 
-    def check(self, loss: torch.Tensor, grads: list[torch.Tensor]) -> None:
+    def check(self, loss: torch.Tensor, grads: list[torch.Tensor],
+              grad_norm: torch.Tensor | None = None) -> None:
         """Record whether this step's loss and gradients are finite (after the backward,
         before the optimizer step). A finite loss can still give an infinite gradient
-        (and NaN weights one update later): both count."""
+        (and NaN weights one update later): both count. Given the step's gradient norm, a
+        finite norm vouches for every gradient (no second pass over them); an overflowing
+        norm of finite gradients counts as non-finite too."""
         loss_bad = ~torch.isfinite(loss.detach())
-        grads_bad = torch.zeros((), dtype=torch.float32, device=self.found_inf.device)
-        if grads:  # one fused pass over the gradients (the AMP grad scaler's check)
-            torch._amp_foreach_non_finite_check_and_unscale_(grads, grads_bad, self._one)
-        first = ~self.bad & (loss_bad | grads_bad.bool())
+        if grad_norm is not None:
+            grads_bad = ~torch.isfinite(grad_norm.detach())
+        else:
+            found = torch.zeros((), dtype=torch.float32, device=self.found_inf.device)
+            if grads:  # one fused pass over the gradients (the AMP grad scaler's check)
+                torch._amp_foreach_non_finite_check_and_unscale_(grads, found, self._one)
+            grads_bad = found.bool()
+        first = ~self.bad & (loss_bad | grads_bad)
         self.loss_first = torch.where(first, loss_bad, self.loss_first)
         self.bad = self.bad | first
         self.n_good = self.n_good + (~self.bad).to(torch.int64)

@@ -147,8 +147,11 @@ def usable_cpus(root: Path = CGROUP_ROOT, affinity: set[int] | None = None,
 def pick_threads(requested: int | None = None, *, root: Path = CGROUP_ROOT,
                  affinity: set[int] | None = None, idle: float | None = -1.0,
                  proc_cgroup: Path = Path("/proc/self/cgroup")) -> int:
-    """The thread count to use: ``requested`` if given, else the usable CPUs that are idle
-    now (see the module docstring). ``idle=-1`` samples /proc/stat; None skips the sample."""
+    """The thread count to use: ``requested`` if given (or ``OMP_NUM_THREADS`` if set), else
+    the usable CPUs that are idle now (see the module docstring). ``idle=-1`` samples
+    /proc/stat; None skips the sample."""
+    if requested is None and os.environ.get("OMP_NUM_THREADS", "").isdigit():
+        requested = int(os.environ["OMP_NUM_THREADS"]) or None  # the user's explicit choice
     if requested is not None:
         if requested < 1:
             raise ValueError("threads must be at least 1")

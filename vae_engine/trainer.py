@@ -134,7 +134,8 @@ def setup(spec: TrainSpec, device: str | None = None, compile: bool | None = Non
         log.warning("elbo/iwae of this run are not bounds: %s", bound[1])
     use_compile = spec.train.compile if compile is None else compile
     return Run(spec, dev, data, model, likelihood, scheme, optimizer, spe, total, x_eval,
-               dequantized, bound, make_forward(model, likelihood, use_compile))
+               dequantized, bound, make_forward(model, likelihood, use_compile,
+                                                spec.train.bf16))
 
 
 def restore(run: Run, path: str) -> int:
@@ -187,7 +188,7 @@ def train_step(
     elif with_grad_norm:  # the norm costs a pass over all gradients; no clipping (an
         grad_norm = torch.nn.utils.get_total_norm(grads)  # infinite max_norm gives NaNs)
     # A non-finite loss or gradient skips this and every later update (device_log.py).
-    guard.check(loss, grads)
+    guard.check(loss, grads, grad_norm)
     run.optimizer.step()
     if type(run.scheme).update is not KLScheme.update:  # controllers need this step's values
         stats = {"rate": rate.detach(), "rate_term": r_term.detach(),

@@ -50,11 +50,17 @@ def train_job(self, job_id: str) -> str:  # noqa: ANN001
 @worker_process_init.connect
 def _child_init(**_kwargs) -> None:  # noqa: ANN003
     """In each prefork child: die with the parent (a SIGKILLed worker leaves no orphan
-    training on), and never reuse database connections inherited across the fork. (SIGTERM
+    training on), never reuse database connections inherited across the fork, and set the
+    child's CPU threads (vae_engine/threads.py: never more than it may use). (SIGTERM
     is handled per job in worker.runner: billiard resets handlers set here.)"""
     from service.db.session import dispose_all
+    from vae_engine import threads
 
     dispose_all()
+    # Before torch loads (at the first job): OpenMP threads that sleep rather than spin at a
+    # barrier, and this child's own thread count (VAELAB_WORKER_THREADS, or picked).
+    threads.passive_wait()
+    threads.set_default_threads(get_settings().worker_threads)
     if sys.platform.startswith("linux"):
         try:
             libc = ctypes.CDLL("libc.so.6", use_errno=True)

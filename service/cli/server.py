@@ -7,6 +7,17 @@ import argparse
 import socket
 
 
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (a bad value exits 2 naming the option)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
+
+
 def add_serve(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("serve", help="Run the API and a worker with no configuration "
                        "(SQLite, a server-less broker, ./vaelab-data/).")
@@ -32,6 +43,12 @@ def add_worker(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--cpu", action="store_true", help="A CPU worker on the cpu queue.")
     g.add_argument("--queues", help="Consume these queues in one worker (comma-separated).")
     p.add_argument("--concurrency", type=int, default=1, help="Jobs at once (--cpu/--queues).")
+    p.add_argument("--jobs-per-gpu", type=positive_int, default=1, metavar="N",
+                   help="With --gpus: N jobs at once on each GPU (small models leave most of a "
+                        "GPU idle; default 1).")
+    p.add_argument("--threads", type=positive_int, default=None, metavar="N",
+                   help="CPU threads of each training process (VAELAB_WORKER_THREADS; default: "
+                        "the usable CPUs that are idle).")
     p.add_argument("--loglevel", default="INFO",
                    help="Celery log level: DEBUG, INFO, WARNING, ERROR (default INFO).")
     p.set_defaults(func=cmd_worker)
@@ -78,17 +95,20 @@ def _first_admin() -> None:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
+    import os
+
     from service.core import launcher
     from service.core.config import get_settings
 
+    if args.threads is not None:  # read by each worker child (worker.tasks._child_init)
+        os.environ["VAELAB_WORKER_THREADS"] = str(args.threads)
+        get_settings.cache_clear()
     s = get_settings()
     host = socket.gethostname()
     if args.gpus:
         return launcher.run_gpu_workers(launcher.parse_gpus(args.gpus), s.gpu_queue,
-                                        args.loglevel)
+                                        args.loglevel, args.jobs_per_gpu)
     if args.cpu:
-        import os
-
         os.environ["CUDA_VISIBLE_DEVICES"] = ""  # a CPU worker never takes a GPU
         return launcher.run_in_process([s.cpu_queue], f"cpu@{host}", args.concurrency,
                                        args.loglevel)

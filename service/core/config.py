@@ -101,6 +101,11 @@ class Settings(BaseSettings):
     cancel_poll_s: float = Field(
         default=1.0, gt=0, description="How often a worker reads the cancel flag."
     )
+    worker_threads: int | None = Field(
+        default=None, ge=1,
+        description="CPU threads of each training process (each worker child sets its own); "
+                    "unset: the CPUs it may use (affinity, cgroup quota) that are idle when it "
+                    "starts (vae_engine/threads.py).")
 
     @model_validator(mode="after")
     def _production_guard(self) -> Settings:

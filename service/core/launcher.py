@@ -77,15 +77,21 @@ def parse_gpus(spec: str) -> list[str]:
     return gpus
 
 
-def run_gpu_workers(gpus: list[str], queue: str, loglevel: str) -> int:
-    """One Celery worker process per GPU; forwards SIGINT/SIGTERM; exits when any exits."""
+def gpu_worker_commands(gpus: list[str], queue: str, loglevel: str,
+                        jobs_per_gpu: int = 1) -> list[tuple[list[str], dict[str, str]]]:
+    """(command line, environment) of each GPU's worker process."""
     host = socket.gethostname()
-    procs = []
-    for gpu in gpus:
-        cmd = [sys.executable, "-m", "celery", "-A", WORKER_APP,
-               *celery_worker_args([queue], f"gpu{gpu}@{host}", 1, loglevel)]
-        env = child_env({"CUDA_VISIBLE_DEVICES": gpu, "VAELAB_WORKER_GPU": gpu})
-        procs.append(subprocess.Popen(cmd, env=env, preexec_fn=die_with_parent))
+    return [([sys.executable, "-m", "celery", "-A", WORKER_APP,
+              *celery_worker_args([queue], f"gpu{gpu}@{host}", jobs_per_gpu, loglevel)],
+             child_env({"CUDA_VISIBLE_DEVICES": gpu, "VAELAB_WORKER_GPU": gpu}))
+            for gpu in gpus]
+
+
+def run_gpu_workers(gpus: list[str], queue: str, loglevel: str, jobs_per_gpu: int = 1) -> int:
+    """One Celery worker process per GPU, running ``jobs_per_gpu`` jobs at once (prefork
+    children sharing that GPU); forwards SIGINT/SIGTERM; exits when any exits."""
+    procs = [subprocess.Popen(cmd, env=env, preexec_fn=die_with_parent)
+             for cmd, env in gpu_worker_commands(gpus, queue, loglevel, jobs_per_gpu)]
 
     def forward(signum, _frame) -> None:  # noqa: ANN001
         for p in procs:

@@ -25,9 +25,13 @@ def _one_torch_thread():
     # keeps CPU results independent of the thread count.
     import torch
 
+    from vae_engine import threads
+
     old = torch.get_num_threads()
     torch.set_num_threads(1)
+    threads.set_default_threads(1)  # what train() applies when a test names no count
     yield
+    threads.set_default_threads(None)
     torch.set_num_threads(old)
 
 

@@ -64,3 +64,26 @@ def test_bad_inputs_give_one_line_errors(tmp_path):
 def test_help_lists_train():
     proc = vaelab("--help")
     assert proc.returncode == 0 and "train" in proc.stdout
+
+
+def test_threads_flag_sets_the_run_and_rejects_zero(tmp_path):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(yaml.safe_dump(TINY))
+    probe = tmp_path / "probe.py"  # the count the run trained with, from inside the process
+    probe.write_text(
+        "import sys, torch\n"
+        "from service.cli import main\n"
+        "import vae_engine.trainer as t\n"
+        "setup = t.setup\n"
+        "def spy(*a, **k):\n"
+        "    print('THREADS', torch.get_num_threads(), flush=True)\n"
+        "    return setup(*a, **k)\n"
+        "t.setup = spy\n"
+        "sys.exit(main(sys.argv[1:]))\n")
+    proc = subprocess.run([sys.executable, str(probe), "train", str(spec), "--out",
+                           str(tmp_path / "run"), "--quiet", "--max-steps", "2", "--threads",
+                           "1"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "THREADS 1" in proc.stdout
+    _one_line_error(vaelab("train", str(spec), "--out", str(tmp_path / "o"), "--threads", "0"),
+                    "--threads")

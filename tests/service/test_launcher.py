@@ -30,3 +30,22 @@ def test_parse_gpus() -> None:
     assert launcher.parse_gpus("0, 2") == ["0", "2"]
     with pytest.raises(SystemExit, match="--gpus"):
         launcher.parse_gpus(" , ")
+
+
+def test_worker_threads_and_jobs_per_gpu_options() -> None:
+    from service.cli import build_parser
+
+    parser = build_parser()
+    args = parser.parse_args(["worker", "--gpus", "0,1", "--jobs-per-gpu", "3", "--threads",
+                              "2"])
+    assert args.jobs_per_gpu == 3 and args.threads == 2
+    assert parser.parse_args(["worker", "--cpu"]).jobs_per_gpu == 1
+    for bad in (["--threads", "0"], ["--jobs-per-gpu", "-1"], ["--threads", "two"]):
+        with pytest.raises(SystemExit) as info:  # argparse: one line naming the option, exit 2
+            parser.parse_args(["worker", "--cpu", *bad])
+        assert info.value.code == 2
+    # What each GPU's worker process is started with: N prefork children on its GPU.
+    started = launcher.gpu_worker_commands(["0", "1"], "gpu", "INFO", jobs_per_gpu=3)
+    assert [env["CUDA_VISIBLE_DEVICES"] for _, env in started] == ["0", "1"]
+    for cmd, _ in started:
+        assert cmd[cmd.index("-c") + 1] == "3" and cmd[cmd.index("-Q") + 1] == "gpu"

@@ -40,6 +40,9 @@ class TrainSection(Section):
     compile: bool = Field(
         default=False, description="Run the model's forward and backward through "
         "torch.compile (inductor; the first steps pay the compilation).")
+    bf16: bool = Field(
+        default=False, description="Run the forward under bfloat16 autocast (meant for GPUs; "
+        "not yet measured on one). The loss terms, the objective and the logs stay float32.")
 
 
 class EvalSpec(Section):
