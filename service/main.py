@@ -20,7 +20,7 @@ from service.api.deps import current_identity
 from service.api.errors import http_error_handler, validation_handler
 from service.api.hygiene import InputHygieneMiddleware
 from service.api.limits import BodyLimitMiddleware
-from service.api.responses import COMMON
+from service.api.responses import AUTH, COMMON
 from service.api.routes import (
     artifacts,
     checkpoints,
@@ -38,7 +38,6 @@ from service.api.routes import (
     sweeps,
     users,
 )
-from service.api.schemas import ErrorOut
 from service.core.config import Settings, get_settings
 from service.core.queue import enqueue as send
 from service.db.models import Job
@@ -60,12 +59,6 @@ says why. `/healthz`, `/readyz` and `/metrics` need none.
 API_ROUTERS = (jobs, metrics, events, rate_distortion, artifacts, checkpoints, samples, sweeps,
                compare, schemes, storage, datasets)
 OPEN_ROUTERS = (health, prometheus)
-AUTH_RESPONSES: dict[int | str, dict] = {
-    401: {"model": ErrorOut, "description": "No API token, or one that is unknown, revoked "
-          "or expired (with `WWW-Authenticate: Bearer`)."},
-    403: {"model": ErrorOut, "description": "The token's user may not do this; the detail "
-          "says why."},
-}
 
 
 def _measure_latency(app: FastAPI, settings: Settings) -> None:
@@ -116,7 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     authenticated = [Depends(current_identity)]
     for router in [m.router for m in API_ROUTERS] + [users.users, users.tokens]:
         app.include_router(router, dependencies=authenticated,
-                           responses={**COMMON, **AUTH_RESPONSES})
+                           responses={**COMMON, **AUTH})
     for module in OPEN_ROUTERS:
         app.include_router(module.router, responses=COMMON)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

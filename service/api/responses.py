@@ -49,6 +49,18 @@ BY_ID: Responses = {
 }
 NOT_FOUND: Responses = {404: _message("Not found.")}
 QUEUE_DOWN: Responses = {503: _message("The job queue (broker) is unavailable.")}
+AUTH: Responses = {  # every /api/v1 router (main.py)
+    401: _message("No API token, or one that is unknown, revoked or expired (with "
+                  "`WWW-Authenticate: Bearer`)."),
+    403: _message("The token's user may not do this; the detail says why."),
+}
+
+
+def taken(description: str) -> Responses:
+    """A 409 of a route that names no id (a name already taken)."""
+    return {409: _message(description)}
+
+
 def conflict(description: str) -> Responses:
     """The 409 with a route's own description, and the 404/409 of its id."""
     return {**BY_ID, 409: _message(description)}

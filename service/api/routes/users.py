@@ -18,7 +18,7 @@ from service.api.deps import (
     forbid_unless,
     resolve,
 )
-from service.api.responses import BY_ID, CONFLICT, NOT_FOUND
+from service.api.responses import BY_ID, NOT_FOUND, taken
 from service.api.schemas import (
     Me,
     NewToken,
@@ -45,7 +45,7 @@ def _new_token(session: SessionDep, user: str, expires_days: float | None) -> Ne
 
 
 @users.post("", status_code=status.HTTP_201_CREATED, response_model=NewUser,
-            responses=CONFLICT)
+            responses=taken("The name is taken."))
 def create_user(body: UserCreate, session: SessionDep, caller: CurrentUser) -> NewUser:
     """A user with their first token (shown once). Admins only."""
     forbid_unless(lambda: access.require_admin(caller, "create users"))

@@ -8,8 +8,6 @@ from service.api.schemas.datasets import (  # noqa: F401
     StorageOut,
 )
 from service.api.schemas.jobs import (  # noqa: F401
-    ErrorOut,
-    FieldError,
     JobCreate,
     JobDetail,
     JobList,

@@ -141,15 +141,6 @@ class MetricsOut(BaseModel):
     series: list[Series]
 
 
-class FieldError(BaseModel):
-    field: str
-    message: str
-
-
-class ErrorOut(BaseModel):
-    detail: list[FieldError] | str
-
-
 def aware(dt: datetime | None) -> datetime | None:
     """SQLite hands back naive datetimes; everything stored is UTC."""
     if dt is not None and dt.tzinfo is None:
