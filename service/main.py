@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
 
-from service.api.errors import validation_handler
+from service.api.errors import unavailable_handler, validation_handler
 from service.api.routes import (
     artifacts,
     checkpoints,
@@ -35,6 +35,7 @@ from service.api.routes import (
 from service.core.config import Settings, get_settings
 from service.core.queue import enqueue as send
 from service.db.models import Job
+from service.db.session import UNAVAILABLE
 from service.web import STATIC_DIR, docs, pages
 
 log = logging.getLogger("vaelab.api")
@@ -88,6 +89,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.state.enqueue = enqueue
     app.add_exception_handler(RequestValidationError, validation_handler)
+    for exc_type in UNAVAILABLE:
+        app.add_exception_handler(exc_type, unavailable_handler(settings.db_retry_after_s))
     _measure_latency(app, settings)
     for module in (jobs, metrics, events, rate_distortion, artifacts, checkpoints, samples,
                    sweeps, compare, schemes, storage, datasets, health, prometheus):

@@ -1,10 +1,14 @@
 """One attempt at one job: claim it, heartbeat, train, record the outcome.
 
 Outcomes: completed → ``succeeded``; stopped after a cancel request → ``cancelled`` (the
-engine wrote a checkpoint); stopped because this worker is shutting down (SIGTERM) →
-back to ``queued`` and re-enqueued, resuming from that checkpoint; a user error
-(``VaelabError``: bad spec, bad data, non-finite loss) → ``failed`` and never retried.
-If the reaper took the job away (our lease is gone), nothing is recorded.
+engine wrote a checkpoint); stopped because this process got SIGTERM → back to ``queued``
+and re-sent (:func:`worker.outage.resend`, retrying while the broker is down), resuming from
+that checkpoint, and then the pool child exits so billiard starts a fresh one (a process
+that got SIGTERM never lingers rejecting messages); a user error (``VaelabError``: bad spec,
+bad data, non-finite loss) → ``failed`` and never retried. Through a database outage the
+attempt trains on (:mod:`worker.outage`); one longer than ``VAELAB_WORKER_DB_GRACE_S`` ends
+it as ``database_lost``, back to ``queued`` without using up an attempt. If the reaper took
+the job away (our lease is gone), nothing is recorded.
 """
 
 from __future__ import annotations
@@ -18,12 +22,12 @@ import uuid
 from collections.abc import Callable
 
 from service.core.config import Settings
-from service.core.queue import enqueue
 from service.core.retention import keep_last
 from service.db import jobs as jobs_db
 from service.db.artifacts import latest_checkpoint
-from service.db.session import DatabaseError, get_engine, session_scope
+from service.db.session import UNAVAILABLE, DatabaseError, get_engine, session_scope
 from worker.artifacts import SqlArtifacts
+from worker.outage import resend, retry_db
 from worker.sink import SqlMetricSink
 
 log = logging.getLogger(__name__)
@@ -128,11 +132,14 @@ def run_job(job_id: str, settings: Settings, worker: str = "worker") -> str:
         spec_dict, device = dict(job.spec), job.device
 
     engine = get_engine(settings.db_url)
+    grace = settings.worker_db_grace_s
     sink = SqlMetricSink(
-        engine, jid, lease, settings.metric_batch_points, settings.metric_batch_seconds
+        engine, jid, lease, settings.metric_batch_points, settings.metric_batch_seconds,
+        outage_grace_s=grace,
     )
     artifacts = SqlArtifacts(engine, settings.artifacts, jid,
-                             keep_last(spec_dict, settings.checkpoint_keep_last))
+                             keep_last(spec_dict, settings.checkpoint_keep_last),
+                             outage_grace_s=grace)
     resume_from = latest_checkpoint(engine, settings.artifacts, jid)
     hb = Heartbeat(settings, jid, lease, sink)
     hb.start()
@@ -144,6 +151,11 @@ def run_job(job_id: str, settings: Settings, worker: str = "worker") -> str:
     try:
         with warnings:
             outcome, values = _train(spec_dict, device, sink, artifacts, resume_from, hb)
+    except UNAVAILABLE:
+        # the database stayed away past the grace: wait for it once more, then give the
+        # job back without counting this attempt (or leave it to the reaper)
+        log.exception("job %s: database lost for over %.0f s", job_id, grace)
+        outcome, values = "database_lost", {}
     finally:
         CURRENT = None
         if previous is not None:
@@ -155,17 +167,47 @@ def run_job(job_id: str, settings: Settings, worker: str = "worker") -> str:
             log.exception("job %s: final metric flush failed", job_id)
     if hb.lost and outcome != "succeeded":
         log.warning("job %s: lease lost (reaped); not recording %s", job_id, outcome)
-        return "lost"
-    with session_scope(settings.db_url) as s:
-        if outcome == "interrupted":
-            ok = jobs_db.finish(s, jid, lease, "queued", error="worker shut down; re-enqueued")
-            s.commit()
-            if ok:
-                enqueue(settings, jobs_db.get_job(s, jid))
-        else:
-            ok = jobs_db.finish(s, jid, lease, outcome, **values)
+        return _done("lost")
+    ok = retry_db(lambda: _record(settings, jid, lease, outcome, values), max(grace, 1.0),
+                  f"job {job_id}: recording {outcome}")
     log.info("job %s: %s%s", job_id, outcome, "" if ok else " (not recorded: lease lost)")
     _release_gpu_memory()
+    return _done(outcome)
+
+
+REQUEUED = {  # outcome -> (end reason, message)
+    "interrupted": ("shut_down", "worker shut down; re-enqueued"),
+    "database_lost": ("database_lost", "database lost during the attempt; re-enqueued "
+                                       "(not counted as an attempt)"),
+}
+
+
+def _record(settings: Settings, jid: uuid.UUID, lease: str, outcome: str,
+            values: dict) -> bool:
+    with session_scope(settings.db_url) as s:
+        if outcome not in REQUEUED:
+            return jobs_db.finish(s, jid, lease, outcome, **values)
+        reason, message = REQUEUED[outcome]
+        if not jobs_db.requeue_attempt(s, jid, lease, reason, message):
+            return False
+        s.commit()
+        job = jobs_db.get_job(s, jid)
+    try:
+        resend(settings, job)
+    except Exception:  # noqa: BLE001 - recorded as queued: the reaper re-sends it later
+        log.exception("job %s: could not re-send its message", jid)
+    return True
+
+
+def _done(outcome: str) -> str:
+    """After SIGTERM the pool child exits once its attempt is recorded, so billiard starts a
+    fresh one (Celery's cancel and billiard's terminate expect the child to go); a child
+    that stayed would reject every later message."""
+    if SHUTTING_DOWN:
+        log.info("pool child %d: exiting after SIGTERM (attempt recorded: %s)", os.getpid(),
+                 outcome)
+        logging.shutdown()
+        os._exit(0)
     return outcome
 
 

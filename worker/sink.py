@@ -6,11 +6,16 @@ One batch per >= ``batch_points`` points or every ``batch_seconds`` (whichever c
 the heartbeat thread also calls :meth:`flush_if_due` so a quiet run's points still land
 within the interval). Each batch gets one ``ts`` (unix seconds, strictly increasing per
 sink), the cursor the SSE stream resumes from.
+
+Through a database outage the points stay buffered and training goes on; a batch is tried
+again every ``batch_seconds``; other writes (progress, evaluations) are retried. Only an
+outage longer than ``outage_grace_s`` raises (0: the first failure raises).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
 import threading
 import time
@@ -20,8 +25,12 @@ from typing import Any
 from service.db import jobs as jobs_db
 from service.db import metrics as metrics_db
 from service.db.evaluations import record_evaluation
+from service.db.session import UNAVAILABLE
 from vae_engine.io import MetricSink, dumps
 from worker.eta import EtaClock
+from worker.outage import retry_db
+
+log = logging.getLogger(__name__)
 
 
 class SqlMetricSink(MetricSink):
@@ -32,6 +41,7 @@ class SqlMetricSink(MetricSink):
         lease: str | None = None,
         batch_points: int = 1000,
         batch_seconds: float = 2.0,
+        outage_grace_s: float = 0.0,
     ):
         self.engine = engine
         self.job_id = job_id
@@ -48,6 +58,8 @@ class SqlMetricSink(MetricSink):
         self._last_ts = 0.0
         self._lock = threading.Lock()
         self.eta = EtaClock()
+        self.outage_grace_s = outage_grace_s
+        self._outage_since: float | None = None
 
     # ------------------------------------------------------------------ MetricSink
     def start(self, total_steps: int, start_step: int) -> None:
@@ -56,12 +68,12 @@ class SqlMetricSink(MetricSink):
         # the SSE cursor must keep increasing across attempts: a resumed attempt on a host
         # whose clock is behind the last one's would otherwise write ts below a client's
         # Last-Event-ID, and the stream (ts > cursor) would never send those points
-        last = metrics_db.last_ts(self.engine, self.job_id)
+        last = self._retry(lambda: metrics_db.last_ts(self.engine, self.job_id), "start")
         with self._lock:
             self._last_ts = max(self._last_ts, last or 0.0)
-        jobs_db.record_progress_now(self.engine, self.job_id, self.lease,
-                                    total_steps=total_steps, resume_step=start_step,
-                                    step=start_step)
+        self._retry(lambda: jobs_db.record_progress_now(
+            self.engine, self.job_id, self.lease, total_steps=total_steps,
+            resume_step=start_step, step=start_step), "progress")
 
     def plan(self, eval_steps: list[int]) -> None:
         self.eta.planned(eval_steps)
@@ -78,24 +90,48 @@ class SqlMetricSink(MetricSink):
                 self._latest[key] = {"step": step, "value": v}
             self._latest_dirty = True
             if len(self._rows) >= self.batch_points or self._due():
-                self._flush_locked()
+                self._flush_tolerant()
 
     def log_eval(self, step: int, summary: dict[str, Any]) -> None:
         self.eta.evaluated_at(step)
-        jobs_db.record_progress_now(self.engine, self.job_id, self.lease,
-                                    summary=json.loads(dumps(summary)),
-                                    timing=self.eta.snapshot(step))
-        record_evaluation(self.engine, self.job_id, step, summary)  # the per-step history
+        self._retry(lambda: jobs_db.record_progress_now(
+            self.engine, self.job_id, self.lease, summary=json.loads(dumps(summary)),
+            timing=self.eta.snapshot(step)), "evaluation summary")
+        # the per-step history
+        self._retry(lambda: record_evaluation(self.engine, self.job_id, step, summary),
+                    "evaluation")
 
     def flush(self) -> None:
         with self._lock:
-            self._flush_locked()
+            self._retry(self._flush_locked, "metric flush")
 
     # ------------------------------------------------------------------ helpers
     def flush_if_due(self) -> None:
         with self._lock:
             if self._due():
-                self._flush_locked()
+                self._flush_tolerant()
+
+    def _retry(self, fn, what: str):  # noqa: ANN001, ANN202
+        return retry_db(fn, self.outage_grace_s, f"job {self.job_id}: {what}")
+
+    def _flush_tolerant(self) -> None:
+        """A due batch: written, or kept for the next try while the database is away (for
+        at most ``outage_grace_s``)."""
+        try:
+            self._flush_locked()
+        except UNAVAILABLE:
+            now = time.monotonic()
+            if self._outage_since is None:
+                self._outage_since = now
+                log.warning("job %s: database unavailable; keeping %d metric points and "
+                            "training on", self.job_id, len(self._rows))
+            if now - self._outage_since >= self.outage_grace_s:
+                raise
+            return
+        if self._outage_since is not None:
+            log.warning("job %s: database back after %.1f s; metrics written", self.job_id,
+                        time.monotonic() - self._outage_since)
+            self._outage_since = None
 
     def _due(self) -> bool:
         return time.monotonic() - self._last_flush >= self.batch_seconds

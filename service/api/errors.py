@@ -43,3 +43,24 @@ async def validation_handler(request: Request, exc: RequestValidationError) -> J
         # the envelope is bad too: still report every bad field of the spec in one go
         errors.extend(spec_errors(body["spec"]))
     return JSONResponse({"detail": errors}, status_code=422)
+
+
+def unavailable_handler(retry_after_s: int) -> Any:
+    """The handler for :data:`service.db.session.UNAVAILABLE`: the database cannot be reached
+    (down, restarting, frozen past its timeouts, pool exhausted): a JSON 503 with
+    Retry-After, never a 500 or a hang."""
+    import logging
+
+    from service.db.session import note_unavailable
+
+    log = logging.getLogger(__name__)
+
+    async def handler(request: Request, exc: Exception) -> JSONResponse:
+        note_unavailable()
+        log.warning("%s %s: database unavailable: %s", request.method, request.url.path,
+                    str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        return JSONResponse(
+            {"detail": "the database is unavailable; try again shortly"}, status_code=503,
+            headers={"Retry-After": str(retry_after_s)})
+
+    return handler

@@ -17,6 +17,7 @@ from service.core.config import Settings
 from service.core.datasets import confine_dataset
 from service.db import jobs as jobs_db
 from service.db.models import TERMINAL, Job
+from service.db.session import unavailable_within
 
 log = logging.getLogger(__name__)
 
@@ -94,12 +95,22 @@ def delete(session: Session, settings: Settings, job: Job) -> None:
 
 def reap(session: Session, settings: Settings, enqueue: Enqueue) -> list[tuple[str, str]]:
     """Re-enqueue running jobs whose heartbeat is stale; fail them after ``max_attempts``.
+    Skipped while this process has seen the database unavailable within the stale window
+    (a database outage is not a worker loss).
 
     Returns ``[(job_id, "requeued" | "failed" | "cancelled" | "resent")]``. Safe to run from
     several processes: each change is a compare-and-set.
     """
-    candidates, stale = jobs_db.stale_running(session, settings.reaper_stale_after_s)
     actions: list[tuple[str, str]] = []
+    if unavailable_within(settings.reaper_stale_after_s):
+        # the database itself was away within the stale window: a heartbeat older than the
+        # window may be one the worker could not write. Reaping now would count a database
+        # outage as a worker loss (an attempt used); wait until the window has passed with
+        # the database up, which gives every live worker time to beat again.
+        log.info("reaper: database unavailable within the last %.0f s; not reaping yet",
+                 settings.reaper_stale_after_s)
+        return actions + _resend_queued(session, settings, enqueue)
+    candidates, stale = jobs_db.stale_running(session, settings.reaper_stale_after_s)
     for job in candidates:
         action = jobs_db.reap_job(session, job, stale, settings.max_attempts)
         if action is None:

@@ -225,6 +225,25 @@ def finish(session: Session, job_id: uuid.UUID, lease: str, status: str, **value
     return res.rowcount == 1
 
 
+# why an attempt ended and its job went back to the queue; the ones in NOT_COUNTED were the
+# infrastructure's fault and do not use up one of the job's max_attempts
+END_REASONS = ("shut_down", "database_lost")
+NOT_COUNTED = ("database_lost",)
+
+
+def requeue_attempt(session: Session, job_id: uuid.UUID, lease: str, reason: str,
+                    message: str) -> bool:
+    """End a running attempt (``reason`` in :data:`END_REASONS`) and queue its job again with
+    its progress, if this attempt still holds the lease."""
+    values: dict[str, Any] = dict(status="queued", lease=None, updated_at=utcnow(),
+                                  error=message)
+    if reason in NOT_COUNTED:
+        values["attempts"] = Job.attempts - 1
+    res = _update(session, update(Job).where(
+        Job.id == job_id, Job.lease == lease, Job.status == "running").values(**values))
+    return res.rowcount == 1
+
+
 def beat(session: Session, job_id: uuid.UUID, lease: str, step: int) -> bool:
     """The heartbeat of an attempt; False: the lease is gone (the job was reaped)."""
     res = _update(session, update(Job).where(Job.id == job_id, Job.lease == lease)
