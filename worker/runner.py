@@ -129,7 +129,7 @@ def run_job(job_id: str, settings: Settings, worker: str = "worker") -> str:
             log.info("job %s not claimed (status %s); dropping the message", job_id, status)
             return f"skipped:{status}"
         job = jobs_db.get_job(s, jid)
-        spec_dict, device = dict(job.spec), job.device
+        spec_dict, device, recorded = dict(job.spec), job.device, job.input_sha256
 
     engine = get_engine(settings.db_url)
     grace = settings.worker_db_grace_s
@@ -150,7 +150,8 @@ def run_job(job_id: str, settings: Settings, worker: str = "worker") -> str:
     previous = _install_sigterm()
     try:
         with warnings:
-            outcome, values = _train(spec_dict, device, sink, artifacts, resume_from, hb)
+            outcome, values = _train(spec_dict, device, sink, artifacts, resume_from, hb,
+                                     inputs=(recorded, settings.datasets))
     except UNAVAILABLE:
         # the database stayed away past the grace: wait for it once more, then give the
         # job back without counting this attempt (or leave it to the reaper)
@@ -211,17 +212,26 @@ def _done(outcome: str) -> str:
     return outcome
 
 
-def _train(spec_dict, device, sink, artifacts, resume_from, hb):  # noqa: ANN001, ANN202
+def _train(spec_dict, device, sink, artifacts, resume_from, hb, inputs=None):  # noqa: ANN001, ANN202
+    """``inputs``: (the checksums recorded at submit, the dataset root): the user files are
+    opened safely and verified first (:mod:`service.core.inputs`) and the engine reads them
+    through the open descriptors."""
+    from service.core.inputs import InputChanged, open_inputs
     from vae_engine import train
     from vae_engine.errors import NonFiniteLossError, VaelabError
     from vae_engine.spec import parse_spec
 
+    fds: list[int] = []
     try:
+        if inputs is not None:
+            spec_dict, fds = open_inputs(spec_dict, *inputs)
         spec = parse_spec(spec_dict)
         result = train(
             spec, sink, artifacts, resume_from=resume_from, should_stop=hb.should_stop,
             device=None if device == "auto" else device,
         )
+    except InputChanged as exc:
+        return "failed", {"error": f"input file refused: {exc}"}
     except NonFiniteLossError as exc:
         return "failed", {"error": str(exc), "step": exc.step}
     except VaelabError as exc:
@@ -236,6 +246,9 @@ def _train(spec_dict, device, sink, artifacts, resume_from, hb):  # noqa: ANN001
         log.exception("job crashed")
         tb = traceback.format_exc(limit=5)
         return "failed", {"error": f"{type(exc).__name__}: {exc}\n{tb}"}
+    finally:
+        for fd in fds:
+            os.close(fd)
     if result.status == "completed":
         return "succeeded", {"step": result.step, "total_steps": result.total_steps,
                              "summary": _json_safe(result.summary), "cancel_requested": False}

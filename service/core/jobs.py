@@ -48,6 +48,9 @@ def submit(session: Session, settings: Settings, enqueue: Enqueue, spec: dict[st
            **fields: Any) -> Job:
     """Record a job and send it. A broker failure keeps the record, marked failed, and
     raises :class:`QueueUnavailable`."""
+    from service.core.inputs import checksums
+
+    fields.setdefault("input_sha256", checksums(spec, settings.datasets))
     job = jobs_db.create_job(session, settings, spec, **fields)
     session.commit()
     try:

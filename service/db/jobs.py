@@ -136,12 +136,14 @@ def create_job(
     session: Session, settings: Settings, spec: dict[str, Any], *, owner: str,
     priority: int = 0, tags: list[str] | None = None, device: str = "auto",
     sweep: tuple[uuid.UUID, int, dict[str, Any]] | None = None,
+    input_sha256: dict[str, str] | None = None,
 ) -> Job:
     """A new ``queued`` job; ``sweep`` = (sweep id, point index, the point's overrides)."""
     job = Job(
         id=uuid.uuid4(), status="queued", name=str(spec.get("name", "vae")), spec=spec,
         spec_hash=spec_hash(spec), owner=owner, priority=priority, device=device,
         queue=settings.queue_for(device), attempts=0, step=0, cancel_requested=False,
+        input_sha256=input_sha256,
     )
     if sweep is not None:
         job.sweep_id, job.sweep_index, job.sweep_params = sweep
