@@ -21,8 +21,8 @@ from tests.conftest import long_spec, tiny_spec, wait_for
 def test_redis_restart_mid_job_needs_no_operator(tmp_path, redis_server, procs) -> None:  # noqa: ANN001
     backend = chaos_backend(tmp_path, redis_server)
     stack = ChaosStack(backend, procs)
-    jid = stack.submit(long_spec(10))["id"]
-    stack.wait_step(jid, 30)
+    jid = stack.submit(long_spec(6))["id"]
+    stack.wait_step(jid, 20)
     worker_pid = stack.worker.pid
     redis_server.restart(down_s=5.0)
     back_at = time.monotonic()
@@ -45,8 +45,8 @@ def test_sigterm_to_the_pool_child_requeues_and_the_worker_goes_on(tmp_path, red
                                                                     procs) -> None:
     backend = chaos_backend(tmp_path, redis_server)
     stack = ChaosStack(backend, procs)
-    jid = stack.submit(long_spec(10))["id"]
-    stack.wait_step(jid, 30)
+    jid = stack.submit(long_spec(6))["id"]
+    stack.wait_step(jid, 20)
     child = _pool_child(stack.worker.pid)
     os.kill(child, signal.SIGTERM)
     # the child stops at its next step with a checkpoint, records queued and exits
@@ -54,7 +54,7 @@ def test_sigterm_to_the_pool_child_requeues_and_the_worker_goes_on(tmp_path, red
              "the pool child to exit")
     job = stack.wait_status(jid, TERMINAL, timeout=120)
     assert job["status"] == "succeeded", job["error"]
-    assert job["attempts"] == 2 and job["progress"]["resume_step"] >= 30
+    assert job["attempts"] == 2 and job["progress"]["resume_step"] >= 20
     assert stack.worker.poll() is None  # the parent stayed and a new child ran the job
     assert _pool_child(stack.worker.pid) != child
     assert "exiting after SIGTERM" in stack.worker_log()

@@ -55,9 +55,9 @@ def test_postgres_restart_mid_job_costs_no_attempt_and_no_metric(
 ) -> None:
     backend = chaos_backend(tmp_path, redis_server, pg_cluster)
     stack = ChaosStack(backend, procs)
-    spec = long_spec(12)
+    spec = long_spec(8)
     jid = stack.submit(spec)["id"]
-    stack.wait_step(jid, 40)
+    stack.wait_step(jid, 30)
     before = stack.job(jid)
     assert before["status"] == "running" and before["attempts"] == 1
     started = time.monotonic()
