@@ -66,6 +66,9 @@ class Heartbeat(threading.Thread):
                     self.beat()
                 else:
                     self.refresh()
+            except UNAVAILABLE as exc:  # an outage: the attempt trains on; one line a beat
+                log.warning("heartbeat for job %s: database unavailable (%s)", self.job_id,
+                            type(exc).__name__)
             except Exception:  # noqa: BLE001 - a transient DB error must not kill the thread
                 log.exception("heartbeat for job %s failed", self.job_id)
 
@@ -169,7 +172,8 @@ def run_job(job_id: str, settings: Settings, worker: str = "worker") -> str:
     if hb.lost and outcome != "succeeded":
         log.warning("job %s: lease lost (reaped); not recording %s", job_id, outcome)
         return _done("lost")
-    ok = retry_db(lambda: _record(settings, jid, lease, outcome, values), max(grace, 1.0),
+    # the outcome is worth waiting for longer than a write during training
+    ok = retry_db(lambda: _record(settings, jid, lease, outcome, values), max(grace, 60.0),
                   f"job {job_id}: recording {outcome}")
     log.info("job %s: %s%s", job_id, outcome, "" if ok else " (not recorded: lease lost)")
     _release_gpu_memory()

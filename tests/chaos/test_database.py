@@ -43,6 +43,7 @@ def test_frozen_database_answers_503_with_retry_after_within_5_s(
             assert int(r.headers["retry-after"]) > 0, name
             body = r.json()
             assert "unavailable" in (body.get("detail") or body.get("status")), (name, body)
+            print(f"frozen database: {name} answered 503 in {took:.2f} s")
     finally:
         pg_cluster.thaw()
     # and once it is back, the same routes answer again without a restart
@@ -84,3 +85,34 @@ def test_postgres_restart_mid_job_costs_no_attempt_and_no_metric(
     print(f"postgres down {back_at - started:.1f} s; job done "
           f"{time.monotonic() - back_at:.1f} s after it returned")
 
+
+
+def test_an_outage_past_the_grace_gives_the_job_back_without_using_an_attempt(
+    tmp_path, redis_server, pg_cluster, procs,  # noqa: ANN001
+) -> None:
+    """Down longer than VAELAB_WORKER_DB_GRACE_S: the attempt ends `database_lost` once the
+    database is back, the job is queued again with its progress and resumes from its
+    checkpoint, and `attempts` is what it was."""
+    backend = chaos_backend(tmp_path, redis_server, pg_cluster)
+    stack = ChaosStack(backend, procs, VAELAB_WORKER_DB_GRACE_S="2")
+    jid = stack.submit(long_spec(5))["id"]
+    stack.wait_step(jid, 30)  # past the first checkpoint (step 24)
+    pg_cluster.stop()
+    down_at = time.monotonic()
+    started = time.monotonic()
+    r = stack.http.get(f"/api/v1/jobs/{jid}", timeout=15)  # the API, meanwhile
+    took = time.monotonic() - started
+    assert r.status_code == 503 and int(r.headers["retry-after"]) > 0, r.text
+    assert r.json()["detail"].startswith("the database is unavailable") and took < 5.0
+    print(f"database down: get answered 503 in {took:.2f} s")
+    time.sleep(max(0.0, 8.0 - (time.monotonic() - down_at)))
+    pg_cluster.start()
+    back_at = time.monotonic()
+    job = stack.wait_status(jid, TERMINAL, timeout=240)
+    assert job["status"] == "succeeded", job["error"]
+    assert job["attempts"] == 1  # the lost attempt was given back
+    assert job["progress"]["resume_step"] >= 24  # resumed from its checkpoint
+    assert "database lost" in stack.worker_log()
+    print(f"database down 8 s (grace 2 s): job done {time.monotonic() - back_at:.1f} s after "
+          f"it returned, resumed at step {job['progress']['resume_step']}, "
+          f"attempts {job['attempts']}")

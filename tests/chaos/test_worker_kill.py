@@ -50,8 +50,14 @@ def test_sigkill_worker_mid_job_resumes_and_matches_an_uninterrupted_run(
     Procs.kill(stack.worker, signal.SIGKILL)  # the worker and its pool child
     killed_at = stack.job(jid)
     assert killed_at["status"] == "running" and killed_at["attempts"] == 1
+    import time
+
+    killed = time.monotonic()
     stack.start_worker()
     job = stack.wait_status(jid, TERMINAL, timeout=240)
+    print(f"worker SIGKILLed at step {killed_at['progress']['step']}: job done "
+          f"{time.monotonic() - killed:.1f} s later, resumed at step "
+          f"{job['progress']['resume_step']}, attempts {job['attempts']}")
     assert job["status"] == "succeeded", job["error"]
     assert job["attempts"] == 2
     assert job["progress"]["resume_step"] >= first_ckpt > 0  # resumed, not restarted
