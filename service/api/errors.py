@@ -56,7 +56,7 @@ def unavailable_handler(retry_after_s: int) -> Any:
     log = logging.getLogger(__name__)
 
     async def handler(request: Request, exc: Exception) -> JSONResponse:
-        note_unavailable()
+        note_unavailable(request.app.state.settings.db_url)
         log.warning("%s %s: database unavailable: %s", request.method, request.url.path,
                     str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
         return JSONResponse(

@@ -105,7 +105,7 @@ def reap(session: Session, settings: Settings, enqueue: Enqueue) -> list[tuple[s
     several processes: each change is a compare-and-set.
     """
     actions: list[tuple[str, str]] = []
-    if unavailable_within(settings.reaper_stale_after_s):
+    if unavailable_within(settings.db_url, settings.reaper_stale_after_s):
         # the database itself was away within the stale window: a heartbeat older than the
         # window may be one the worker could not write. Reaping now would count a database
         # outage as a worker loss (an attempt used); wait until the window has passed with

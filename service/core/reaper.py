@@ -26,7 +26,8 @@ class Reaper(threading.Thread):
                 with session_scope(self.settings.db_url) as s:
                     jobops.reap(s, self.settings, self.enqueue)
             except UNAVAILABLE as exc:
-                note_unavailable()  # reap nothing until the database has been back a while
+                # reap nothing until the database has been back a whole stale window
+                note_unavailable(self.settings.db_url)
                 log.warning("reaper pass: database unavailable: %s",
                             str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
             except Exception:  # noqa: BLE001 - keep reaping after a transient failure

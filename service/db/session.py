@@ -34,7 +34,7 @@ DatabaseUnavailable = OperationalError
 # retries): the driver's connection errors, a dropped connection, no free pooled connection
 UNAVAILABLE: tuple[type[Exception], ...] = (OperationalError, InterfaceError, PoolTimeout)
 
-_LAST_UNAVAILABLE = -math.inf  # time.monotonic() of the last failure to reach a database
+_LAST_UNAVAILABLE: dict[str, float] = {}  # url -> time.monotonic() of its last failure
 _STATEMENT_MARGIN_S = 2.0  # the client-side deadline past the server's statement_timeout
 
 _LOCK = threading.Lock()
@@ -42,15 +42,21 @@ _ENGINES: dict[str, Engine] = {}
 _MAKERS: dict[str, sessionmaker[Session]] = {}
 
 
-def note_unavailable() -> None:
-    """Record that a database could not be reached just now (this process's view)."""
-    global _LAST_UNAVAILABLE
-    _LAST_UNAVAILABLE = time.monotonic()
+def note_unavailable(url: str) -> None:
+    """Record that the database at ``url`` could not be reached just now (this process's
+    view)."""
+    _LAST_UNAVAILABLE[url] = time.monotonic()
 
 
-def unavailable_within(seconds: float) -> bool:
-    """Whether this process failed to reach a database in the last ``seconds``."""
-    return time.monotonic() - _LAST_UNAVAILABLE < seconds
+def unavailable_within(url: str, seconds: float) -> bool:
+    """Whether this process failed to reach the database at ``url`` in the last
+    ``seconds``."""
+    return time.monotonic() - _LAST_UNAVAILABLE.get(url, -math.inf) < seconds
+
+
+def forget_unavailable(url: str) -> None:
+    """Drop what :func:`note_unavailable` recorded for ``url`` (tests)."""
+    _LAST_UNAVAILABLE.pop(url, None)
 
 
 def _timeouts() -> Any:
@@ -96,7 +102,7 @@ def _server_engine(url: str) -> Engine:
         try:
             engine.dialect.do_ping(dbapi_conn)
         except Exception as exc:
-            note_unavailable()
+            note_unavailable(url)
             if WATCHDOG.disarm(token):  # no answer in time: give up, do not reconnect
                 raise OperationalError("SELECT 1 (connection check)", None,
                                        TimeoutError(f"no answer in {ping_s:g} s")) from exc
@@ -120,7 +126,7 @@ def _server_engine(url: str) -> Engine:
             context.is_disconnect = True  # the socket is cut: drop the connection
         if fired or context.is_disconnect or isinstance(context.sqlalchemy_exception,
                                                         OperationalError):
-            note_unavailable()
+            note_unavailable(url)
 
     return engine
 
