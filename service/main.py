@@ -17,7 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service.api.deps import current_identity
-from service.api.errors import http_error_handler, validation_handler
+from service.api.errors import http_error_handler, unavailable_handler, validation_handler
 from service.api.hygiene import InputHygieneMiddleware
 from service.api.limits import BodyLimitMiddleware
 from service.api.responses import AUTH, COMMON
@@ -41,6 +41,7 @@ from service.api.routes import (
 from service.core.config import Settings, get_settings
 from service.core.queue import enqueue as send
 from service.db.models import Job
+from service.db.session import UNAVAILABLE
 from service.web import STATIC_DIR, docs, login, pages
 
 log = logging.getLogger("vaelab.api")
@@ -105,6 +106,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, http_error_handler)
     app.add_middleware(InputHygieneMiddleware)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_request_bytes)
+    for exc_type in UNAVAILABLE:
+        app.add_exception_handler(exc_type, unavailable_handler(settings.db_retry_after_s))
     _measure_latency(app, settings)
     authenticated = [Depends(current_identity)]
     for router in [m.router for m in API_ROUTERS] + [users.users, users.tokens]:

@@ -16,6 +16,7 @@ from typing import Any
 from service.core.retention import prune
 from service.db.artifacts import CHECKPOINT, record_artifact
 from vae_engine.io import LocalArtifacts
+from worker.outage import retry_db
 
 
 class SqlArtifacts(LocalArtifacts):
@@ -23,13 +24,15 @@ class SqlArtifacts(LocalArtifacts):
     best-ELBO and the final one (:mod:`service.core.retention`); 0 keeps them all."""
 
     def __init__(self, engine: Any, artifact_root: Path, job_id: uuid.UUID,
-                 keep_last: int = 0, lease: str | None = None):
+                 keep_last: int = 0, lease: str | None = None,
+                 outage_grace_s: float = 0.0):
         super().__init__(Path(artifact_root) / str(job_id))
         self.engine = engine  # a service.db engine (get_engine)
         self.artifact_root = Path(artifact_root)
         self.job_id = job_id
         self.keep_last = keep_last
         self.lease = lease
+        self.outage_grace_s = outage_grace_s  # how long a record waits out a database outage
 
     def write(self, kind: str, step: int, name: str, data: bytes) -> str:
         if "/" in name or "\\" in name or name in {"", ".", ".."}:
@@ -44,11 +47,19 @@ class SqlArtifacts(LocalArtifacts):
             fh.flush()
             os.fsync(fh.fileno())
         rel = str(path.resolve().relative_to(self.artifact_root.resolve()))
+        what = f"job {self.job_id}: {kind} at step {step}"
+
+        def publish() -> None:  # a retried record finds the file already in place
+            if tmp.exists():
+                tmp.replace(path)
+
         try:
-            record_artifact(self.engine, self.job_id, kind, step, rel, data, lease=self.lease,
-                            publish=lambda: tmp.replace(path))
+            retry_db(lambda: record_artifact(self.engine, self.job_id, kind, step, rel, data,
+                                             lease=self.lease, publish=publish),
+                     self.outage_grace_s, what)
         finally:
             tmp.unlink(missing_ok=True)  # gone after the rename; left only by a failure
         if kind == CHECKPOINT and self.keep_last > 0:
-            prune(self.engine, self.artifact_root, self.job_id, self.keep_last)
+            retry_db(lambda: prune(self.engine, self.artifact_root, self.job_id,
+                                   self.keep_last), self.outage_grace_s, what)
         return str(path)

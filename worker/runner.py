@@ -1,12 +1,15 @@
 """One attempt at one job: claim it, heartbeat, train, record the outcome.
 
 Outcomes: completed → ``succeeded``; stopped after a cancel request → ``cancelled`` (the
-engine wrote a checkpoint); stopped because this worker is shutting down (SIGTERM) →
-back to ``queued`` and re-enqueued, resuming from that checkpoint; a user error
-(``VaelabError``: bad spec, bad data, non-finite loss) → ``failed`` and never retried.
-If the reaper took the job away (our lease is gone), nothing is recorded: every write of
-the attempt is fenced by its lease (``service.db.attempts.LeaseLost``), and the attempt stops
-at its next step.
+engine wrote a checkpoint); stopped because this process got SIGTERM → back to ``queued``
+and re-sent (:func:`worker.outage.resend`, retrying while the broker is down), resuming from
+that checkpoint, and then the pool child exits so billiard starts a fresh one (a process
+that got SIGTERM never lingers rejecting messages); a user error (``VaelabError``: bad spec,
+bad data, non-finite loss) → ``failed`` and never retried. Through a database outage the
+attempt trains on (:mod:`worker.outage`); one longer than ``VAELAB_WORKER_DB_GRACE_S`` ends
+it as ``database_lost``, back to ``queued`` without using up an attempt. If the reaper took
+the job away (our lease is gone), nothing is recorded: every write of the attempt is fenced
+by its lease (``service.db.attempts.LeaseLost``), and the attempt stops at its next step.
 """
 
 from __future__ import annotations
@@ -20,15 +23,16 @@ import uuid
 from collections.abc import Callable
 
 from service.core.config import Settings
-from service.core.queue import enqueue, forget_deliveries
+from service.core.queue import forget_deliveries
 from service.core.redact import without_server_paths
 from service.core.retention import keep_last
 from service.db import attempts
 from service.db import jobs as jobs_db
 from service.db.artifacts import latest_checkpoint
 from service.db.models import TERMINAL
-from service.db.session import DatabaseError, get_engine, session_scope
+from service.db.session import UNAVAILABLE, DatabaseError, get_engine, session_scope
 from worker.artifacts import SqlArtifacts
+from worker.outage import resend, retry_db
 from worker.sink import SqlMetricSink
 
 log = logging.getLogger(__name__)
@@ -71,6 +75,9 @@ class Heartbeat(threading.Thread):
                     self.beat()
                 else:
                     self.refresh()
+            except UNAVAILABLE as exc:  # an outage: the attempt trains on; one line a beat
+                log.warning("heartbeat for job %s: database unavailable (%s)", self.job_id,
+                            type(exc).__name__)
             except Exception:  # noqa: BLE001 - a transient DB error must not kill the thread
                 log.exception("heartbeat for job %s failed", self.job_id)
 
@@ -137,7 +144,7 @@ def run_job(job_id: str, settings: Settings, worker: str = "worker",
         job = jobs_db.get_job(s, jid)
         status = job.status if job else "missing"
         if claimed:
-            spec_dict, device = dict(job.spec), job.device
+            spec_dict, device, recorded = dict(job.spec), job.device, job.input_sha256
         # the messages of earlier attempts (a killed worker's, left unacked) are stale once
         # this attempt holds the job or the job has ended
         stale = (attempts.stale_delivery_tags(s, jid, lease) if claimed or status in TERMINAL
@@ -148,11 +155,14 @@ def run_job(job_id: str, settings: Settings, worker: str = "worker",
         return f"skipped:{status}"
 
     engine = get_engine(settings.db_url)
+    grace = settings.worker_db_grace_s
     sink = SqlMetricSink(
-        engine, jid, lease, settings.metric_batch_points, settings.metric_batch_seconds
+        engine, jid, lease, settings.metric_batch_points, settings.metric_batch_seconds,
+        outage_grace_s=grace,
     )
     artifacts = SqlArtifacts(engine, settings.artifacts, jid,
-                             keep_last(spec_dict, settings.checkpoint_keep_last), lease)
+                             keep_last(spec_dict, settings.checkpoint_keep_last), lease,
+                             outage_grace_s=grace)
     resume_from = latest_checkpoint(engine, settings.artifacts, jid)
     hb = Heartbeat(settings, jid, lease, sink)
     hb.start()
@@ -163,7 +173,13 @@ def run_job(job_id: str, settings: Settings, worker: str = "worker",
     previous = _install_sigterm()
     try:
         with warnings:
-            outcome, values = _train(spec_dict, device, sink, artifacts, resume_from, hb)
+            outcome, values = _train(spec_dict, device, sink, artifacts, resume_from, hb,
+                                     inputs=(recorded, settings.datasets))
+    except UNAVAILABLE:
+        # the database stayed away past the grace: wait for it once more, then give the
+        # job back without counting this attempt (or leave it to the reaper)
+        log.exception("job %s: database lost for over %.0f s", job_id, grace)
+        outcome, values = "database_lost", {}
     finally:
         CURRENT = None
         if previous is not None:
@@ -181,26 +197,64 @@ def run_job(job_id: str, settings: Settings, worker: str = "worker",
         log.warning("job %s: lease lost (taken over); stopped at step %d, %d step(s) after "
                     "its last heartbeat; not recording %s", job_id, sink.step,
                     hb.steps - hb.steps_at_beat, outcome)
-        return "lost"
-    with session_scope(settings.db_url) as s:
-        if outcome == "interrupted":
-            ok = jobs_db.finish(s, jid, lease, "queued", error="worker shut down; re-enqueued")
-            s.commit()
-            if ok:
-                enqueue(settings, jobs_db.get_job(s, jid))
-        else:
-            ok = jobs_db.finish(s, jid, lease, outcome, **values)
+        return _done("lost")
+    # the outcome is worth waiting for longer than a write during training
+    ok = retry_db(lambda: _record(settings, jid, lease, outcome, values), max(grace, 60.0),
+                  f"job {job_id}: recording {outcome}")
     log.info("job %s: %s%s", job_id, outcome, "" if ok else " (not recorded: lease lost)")
     _release_gpu_memory()
+    return _done(outcome)
+
+
+REQUEUED = {  # outcome -> (end reason, message)
+    "interrupted": ("shut_down", "worker shut down; re-enqueued"),
+    "database_lost": ("database_lost", "database lost during the attempt; re-enqueued "
+                                       "(not counted as an attempt)"),
+}
+
+
+def _record(settings: Settings, jid: uuid.UUID, lease: str, outcome: str,
+            values: dict) -> bool:
+    with session_scope(settings.db_url) as s:
+        if outcome not in REQUEUED:
+            return jobs_db.finish(s, jid, lease, outcome, **values)
+        reason, message = REQUEUED[outcome]
+        if not jobs_db.requeue_attempt(s, jid, lease, reason, message):
+            return False
+        s.commit()
+        job = jobs_db.get_job(s, jid)
+    try:
+        resend(settings, job)
+    except Exception:  # noqa: BLE001 - recorded as queued: the reaper re-sends it later
+        log.exception("job %s: could not re-send its message", jid)
+    return True
+
+
+def _done(outcome: str) -> str:
+    """After SIGTERM the pool child exits once its attempt is recorded, so billiard starts a
+    fresh one (Celery's cancel and billiard's terminate expect the child to go); a child
+    that stayed would reject every later message."""
+    if SHUTTING_DOWN:
+        log.info("pool child %d: exiting after SIGTERM (attempt recorded: %s)", os.getpid(),
+                 outcome)
+        logging.shutdown()
+        os._exit(0)
     return outcome
 
 
-def _train(spec_dict, device, sink, artifacts, resume_from, hb):  # noqa: ANN001, ANN202
+def _train(spec_dict, device, sink, artifacts, resume_from, hb, inputs=None):  # noqa: ANN001, ANN202
+    """``inputs``: (the checksums recorded at submit, the dataset root): the user files are
+    opened safely and verified first (:mod:`service.core.inputs`) and the engine reads them
+    through the open descriptors."""
+    from service.core.inputs import InputChanged, open_inputs
     from vae_engine import train
     from vae_engine.errors import NonFiniteLossError, VaelabError
     from vae_engine.spec import parse_spec
 
+    fds: list[int] = []
     try:
+        if inputs is not None:
+            spec_dict, fds = open_inputs(spec_dict, *inputs)
         spec = parse_spec(spec_dict)
         result = train(
             spec, sink, artifacts, resume_from=resume_from, should_stop=hb.should_stop,
@@ -208,6 +262,8 @@ def _train(spec_dict, device, sink, artifacts, resume_from, hb):  # noqa: ANN001
         )
     except attempts.LeaseLost:
         return "lost", {}  # taken over: this attempt writes nothing more
+    except InputChanged as exc:
+        return "failed", {"error": f"input file refused: {exc}"}
     except NonFiniteLossError as exc:
         return "failed", {"error": str(exc), "step": exc.step}
     except VaelabError as exc:
@@ -222,6 +278,9 @@ def _train(spec_dict, device, sink, artifacts, resume_from, hb):  # noqa: ANN001
         log.exception("job crashed")
         tb = traceback.format_exc(limit=5)
         return "failed", {"error": f"{type(exc).__name__}: {exc}\n{tb}"}
+    finally:
+        for fd in fds:
+            os.close(fd)
     if result.status == "completed":
         return "succeeded", {"step": result.step, "total_steps": result.total_steps,
                              "summary": _json_safe(result.summary), "cancel_requested": False}

@@ -11,11 +11,16 @@ Every write is fenced by the attempt's lease (the lease check runs first in the 
 transaction): once the lease is gone the sink raises
 :class:`service.db.attempts.LeaseLost`, sets :attr:`lost`, drops its buffer and writes
 nothing more.
+
+Through a database outage the points stay buffered and training goes on; a batch is tried
+again every ``batch_seconds``; other writes (progress, evaluations) are retried. Only an
+outage longer than ``outage_grace_s`` raises (0: the first failure raises).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
 import threading
 import time
@@ -26,8 +31,12 @@ from service.db import jobs as jobs_db
 from service.db import metrics as metrics_db
 from service.db.attempts import LeaseLost
 from service.db.evaluations import record_evaluation
+from service.db.session import UNAVAILABLE
 from vae_engine.io import MetricSink, dumps
 from worker.eta import EtaClock
+from worker.outage import retry_db
+
+log = logging.getLogger(__name__)
 
 
 class SqlMetricSink(MetricSink):
@@ -38,6 +47,7 @@ class SqlMetricSink(MetricSink):
         lease: str | None = None,
         batch_points: int = 1000,
         batch_seconds: float = 2.0,
+        outage_grace_s: float = 0.0,
     ):
         self.engine = engine
         self.job_id = job_id
@@ -59,6 +69,8 @@ class SqlMetricSink(MetricSink):
         self._lock = threading.Lock()
         self.eta = EtaClock()
         self.lost = False  # the lease is gone: nothing more is written
+        self.outage_grace_s = outage_grace_s
+        self._outage_since: float | None = None
 
     # ------------------------------------------------------------------ MetricSink
     def start(self, total_steps: int, start_step: int) -> None:
@@ -67,11 +79,12 @@ class SqlMetricSink(MetricSink):
         # the SSE cursor must keep increasing across attempts: a resumed attempt on a host
         # whose clock is behind the last one's would otherwise write ts below a client's
         # Last-Event-ID, and the stream (ts > cursor) would never send those points
-        last = metrics_db.last_ts(self.engine, self.job_id)
+        last = self._retry(lambda: metrics_db.last_ts(self.engine, self.job_id), "start")
         with self._lock:
             self._last_ts = max(self._last_ts, last or 0.0)
-        self._fenced(jobs_db.record_progress_now, self.engine, self.job_id, self.lease,
-                     total_steps=total_steps, resume_step=start_step, step=start_step)
+        self._fenced(self._retry, lambda: jobs_db.record_progress_now(
+            self.engine, self.job_id, self.lease, total_steps=total_steps,
+            resume_step=start_step, step=start_step), "progress")
 
     def plan(self, eval_steps: list[int]) -> None:
         self.eta.planned(eval_steps)
@@ -92,17 +105,19 @@ class SqlMetricSink(MetricSink):
                 latest[key] = {"step": step, "value": v}
             self._latest_dirty = True
             if len(steps) >= self.batch_points or self._due():
-                self._flush_locked()
+                self._flush_tolerant()
 
     def log_eval(self, step: int, summary: dict[str, Any]) -> None:
         self.eta.evaluated_at(step)
         # the per-step history and the job's latest summary, in one fenced transaction
-        self._fenced(record_evaluation, self.engine, self.job_id, step, summary, self.lease,
-                     {"summary": json.loads(dumps(summary)), "timing": self.eta.snapshot(step)})
+        self._fenced(self._retry, lambda: record_evaluation(
+            self.engine, self.job_id, step, summary, self.lease,
+            {"summary": json.loads(dumps(summary)), "timing": self.eta.snapshot(step)}),
+            "evaluation")
 
     def flush(self) -> None:
         with self._lock:
-            self._flush_locked()
+            self._retry(self._flush_locked, "metric flush")
 
     # ------------------------------------------------------------------ helpers
     def flush_if_due(self) -> None:
@@ -111,7 +126,7 @@ class SqlMetricSink(MetricSink):
         with self._lock:
             if self._due():
                 try:
-                    self._flush_locked()
+                    self._flush_tolerant()
                 except LeaseLost:
                     pass
 
@@ -128,6 +143,28 @@ class SqlMetricSink(MetricSink):
         self.lost = True
         self._keys, self._steps, self._values = [], [], []
         self._latest_dirty = False
+
+    def _retry(self, fn, what: str):  # noqa: ANN001, ANN202
+        return retry_db(fn, self.outage_grace_s, f"job {self.job_id}: {what}")
+
+    def _flush_tolerant(self) -> None:
+        """A due batch: written, or kept for the next try while the database is away (for
+        at most ``outage_grace_s``)."""
+        try:
+            self._flush_locked()
+        except UNAVAILABLE:
+            now = time.monotonic()
+            if self._outage_since is None:
+                self._outage_since = now
+                log.warning("job %s: database unavailable; keeping %d metric points and "
+                            "training on", self.job_id, len(self._steps))
+            if now - self._outage_since >= self.outage_grace_s:
+                raise
+            return
+        if self._outage_since is not None:
+            log.warning("job %s: database back after %.1f s; metrics written", self.job_id,
+                        time.monotonic() - self._outage_since)
+            self._outage_since = None
 
     def _due(self) -> bool:
         return time.monotonic() - self._last_flush >= self.batch_seconds

@@ -111,3 +111,24 @@ def allowed_methods(request: Request) -> list[str]:
                if any(r.matches({**request.scope, "method": m})[0] == Match.FULL
                       for r in routes)]
     return [*allowed, "OPTIONS"] if allowed else []
+
+
+def unavailable_handler(retry_after_s: int) -> Any:
+    """The handler for :data:`service.db.session.UNAVAILABLE`: the database cannot be reached
+    (down, restarting, frozen past its timeouts, pool exhausted): a JSON 503 with
+    Retry-After, never a 500 or a hang."""
+    import logging
+
+    from service.db.session import note_unavailable
+
+    log = logging.getLogger(__name__)
+
+    async def handler(request: Request, exc: Exception) -> JSONResponse:
+        note_unavailable(request.app.state.settings.db_url)
+        log.warning("%s %s: database unavailable: %s", request.method, request.url.path,
+                    str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        return JSONResponse(
+            {"detail": "the database is unavailable; try again shortly"}, status_code=503,
+            headers={"Retry-After": str(retry_after_s)})
+
+    return handler

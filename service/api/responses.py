@@ -40,6 +40,8 @@ def _message(description: str) -> dict[str, Any]:
 
 COMMON: Responses = {
     413: _message("The body is larger than VAELAB_MAX_REQUEST_BYTES."),
+    503: _message("The database (or, where named, the job queue) is unavailable: retry after "
+                  "the `Retry-After` seconds."),
     422: {"model": ValidationErrorOut,
           "description": "Bad input: every bad field, named by its path."},
 }

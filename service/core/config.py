@@ -106,6 +106,27 @@ class Settings(BaseSettings):
         description="CPU threads of each training process (each worker child sets its own); "
                     "unset: the CPUs it may use (affinity, cgroup quota) that are idle when it "
                     "starts (vae_engine/threads.py).")
+    db_connect_timeout_s: float = Field(
+        default=5.0, ge=1, description="How long opening a database connection may take "
+                                       "(PostgreSQL connect_timeout, at least 2 s).")
+    db_ping_timeout_s: float = Field(
+        default=2.0, gt=0, description="How long the check of a pooled connection (SELECT 1 "
+                                       "at checkout) may wait before the database counts as "
+                                       "unavailable; bounds every request on a frozen server.")
+    db_statement_timeout_s: float = Field(
+        default=30.0, gt=0, description="The longest statement (PostgreSQL statement_timeout; "
+                                        "SQLite's busy timeout). A server that stops answering "
+                                        "altogether is cut off 2 s after it.")
+    db_pool_timeout_s: float = Field(
+        default=10.0, gt=0, description="How long a request waits for a free pooled "
+                                        "connection.")
+    db_retry_after_s: int = Field(
+        default=5, ge=1, description="Retry-After of the 503 answered while the database is "
+                                     "unavailable.")
+    worker_db_grace_s: float = Field(
+        default=300.0, ge=0,
+        description="How long a worker keeps training through a database outage (buffering "
+                    "metrics, retrying its writes) before it gives the attempt up.")
 
     @model_validator(mode="after")
     def _production_guard(self) -> Settings:

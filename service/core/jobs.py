@@ -20,6 +20,7 @@ from service.core.queue import forget_deliveries
 from service.db import attempts
 from service.db import jobs as jobs_db
 from service.db.models import TERMINAL, Job
+from service.db.session import unavailable_within
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,9 @@ def submit(session: Session, settings: Settings, enqueue: Enqueue, spec: dict[st
            **fields: Any) -> Job:
     """Record a job and send it. A broker failure keeps the record, marked failed, and
     raises :class:`QueueUnavailable`."""
+    from service.core.inputs import checksums
+
+    fields.setdefault("input_sha256", checksums(spec, settings.datasets))
     job = jobs_db.create_job(session, settings, spec, **fields)
     session.commit()
     try:
@@ -100,12 +104,22 @@ def delete(session: Session, settings: Settings, job: Job) -> None:
 
 def reap(session: Session, settings: Settings, enqueue: Enqueue) -> list[tuple[str, str]]:
     """Re-enqueue running jobs whose heartbeat is stale; fail them after ``max_attempts``.
+    Skipped while this process has seen the database unavailable within the stale window
+    (a database outage is not a worker loss).
 
     Returns ``[(job_id, "requeued" | "failed" | "cancelled" | "resent")]``. Safe to run from
     several processes: each change is a compare-and-set.
     """
-    candidates, stale = jobs_db.stale_running(session, settings.reaper_stale_after_s)
     actions: list[tuple[str, str]] = []
+    if unavailable_within(settings.db_url, settings.reaper_stale_after_s):
+        # the database itself was away within the stale window: a heartbeat older than the
+        # window may be one the worker could not write. Reaping now would count a database
+        # outage as a worker loss (an attempt used); wait until the window has passed with
+        # the database up, which gives every live worker time to beat again.
+        log.info("reaper: database unavailable within the last %.0f s; not reaping yet",
+                 settings.reaper_stale_after_s)
+        return actions + _resend_queued(session, settings, enqueue)
+    candidates, stale = jobs_db.stale_running(session, settings.reaper_stale_after_s)
     for job in candidates:
         action = jobs_db.reap_job(session, job, stale, settings.max_attempts)
         if action is None:

@@ -60,7 +60,13 @@ def make_app(settings: Settings | None = None, include: Sequence[str] = ()) -> C
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
         worker_concurrency=1,
-        worker_cancel_long_running_tasks_on_connection_loss=True,
+        # a broker connection lost during a job does not stop the job: the attempt is owned
+        # by its lease in the database, not by the message, so a copy of the message
+        # delivered meanwhile is dropped by `claim`, and the message of a finished job that
+        # could not be acked is dropped the same way when it comes back. Cancelling
+        # (Celery's 6.0 default) would throw away the work since the last checkpoint and
+        # use up an attempt on every broker restart.
+        worker_cancel_long_running_tasks_on_connection_loss=False,
         broker_transport_options=transport_options,
         broker_connection_retry_on_startup=True,
         task_ignore_result=True,
@@ -85,13 +91,14 @@ def app_for(settings: Settings) -> Celery:
         return app
 
 
-def enqueue(settings: Settings, job: Job) -> None:
-    """Send ``train_job(job.id)`` to the job's queue. API priority 0..9, 9 most urgent."""
+def enqueue(settings: Settings, job: Job, **options: object) -> None:
+    """Send ``train_job(job.id)`` to the job's queue. API priority 0..9, 9 most urgent.
+    ``options`` go to Celery's ``send_task`` (e.g. ``retry_policy``)."""
     priority = int(job.priority)
     if _is_redis(settings.broker):
         priority = 9 - priority  # kombu's Redis transport serves 0 first
     app_for(settings).send_task(TASK_NAME, args=[str(job.id)], queue=job.queue,
-                                priority=priority)
+                                priority=priority, **options)
 
 
 def forget_deliveries(settings: Settings, delivery_tags: Sequence[str]) -> int:

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from service.core import jobs as jobops
 from service.core.config import Settings
-from service.db.session import session_scope
+from service.db.session import UNAVAILABLE, note_unavailable, session_scope
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +25,11 @@ class Reaper(threading.Thread):
             try:
                 with session_scope(self.settings.db_url) as s:
                     jobops.reap(s, self.settings, self.enqueue)
+            except UNAVAILABLE as exc:
+                # reap nothing until the database has been back a whole stale window
+                note_unavailable(self.settings.db_url)
+                log.warning("reaper pass: database unavailable: %s",
+                            str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
             except Exception:  # noqa: BLE001 - keep reaping after a transient failure
                 log.exception("reaper pass failed")
 

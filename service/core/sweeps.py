@@ -132,9 +132,12 @@ def create(session: Session, settings: Settings, enqueue: Enqueue, *, name: str 
         session, name=name or str(base.get("name") or "sweep"), owner=owner, base=base,
         grid=grid, overrides=overrides, n_points=len(points))
     all_tags = sorted({*tags, sweep_tag(sweep.id)})
+    from service.core.inputs import checksums
+
     jobs = [jobs_db.create_job(session, settings, pt["spec"], owner=owner, priority=priority,
                                tags=all_tags, device=device,
-                               sweep=(sweep.id, pt["index"], pt["overrides"]))
+                               sweep=(sweep.id, pt["index"], pt["overrides"]),
+                               input_sha256=checksums(pt["spec"], settings.datasets))
             for pt in points]
     session.commit()
     for job in jobs:

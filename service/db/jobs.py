@@ -139,12 +139,14 @@ def create_job(
     session: Session, settings: Settings, spec: dict[str, Any], *, owner: str,
     priority: int = 0, tags: list[str] | None = None, device: str = "auto",
     sweep: tuple[uuid.UUID, int, dict[str, Any]] | None = None,
+    input_sha256: dict[str, str] | None = None,
 ) -> Job:
     """A new ``queued`` job; ``sweep`` = (sweep id, point index, the point's overrides)."""
     job = Job(
         id=uuid.uuid4(), status="queued", name=str(spec.get("name", "vae")), spec=spec,
         spec_hash=spec_hash(spec), owner=owner, priority=priority, device=device,
         queue=settings.queue_for(device), attempts=0, step=0, cancel_requested=False,
+        input_sha256=input_sha256,
     )
     if sweep is not None:
         job.sweep_id, job.sweep_index, job.sweep_params = sweep
@@ -238,6 +240,21 @@ def finish(session: Session, job_id: uuid.UUID, lease: str, status: str,
     attempts.close_attempt(session, job_id, lease, ended or BY_STATUS[status],
                            values.get("error"), now)
     return True
+
+
+# the ends of an attempt that were the infrastructure's fault (or the scheduler's choice):
+# they do not use up one of the job's max_attempts
+NOT_COUNTED: tuple[Ended, ...] = ("database_lost", "preempted", "broker_lost")
+
+
+def requeue_attempt(session: Session, job_id: uuid.UUID, lease: str, reason: Ended,
+                    message: str) -> bool:
+    """End a running attempt as ``reason`` and queue its job again with its progress, if this
+    attempt still holds the lease; a reason in :data:`NOT_COUNTED` gives the attempt back."""
+    values: dict[str, Any] = {"error": message}
+    if reason in NOT_COUNTED:
+        values["attempts"] = Job.attempts - 1
+    return finish(session, job_id, lease, "queued", ended=reason, **values)
 
 
 def beat(session: Session, job_id: uuid.UUID, lease: str, step: int) -> bool:

@@ -58,11 +58,14 @@ def check_database(url: str) -> str:
     from service.db.session import get_engine
 
     try:
+        # one pooled connection for both checks: it carries the engine's timeouts
         with get_engine(url).connect() as conn:
             conn.execute(text("SELECT 1"))
-        check(url)
-    except NotMigratedError as exc:
-        return str(exc)
+            current = MigrationContext.configure(conn).get_current_revision()
+        head = head_revision(url)
+        if current != head:
+            return (f"the database is not migrated (at revision {current or 'none'}, code "
+                    f"expects {head}); run `vaelab migrate`")
     except Exception as exc:  # noqa: BLE001 - any failure is "not ready", with its reason
         return f"unreachable: {type(exc).__name__}: {exc}"
     return "ok"

@@ -82,6 +82,8 @@ class Job(Base):
     # migration 0004: the worker's measured timing (worker/eta.py) and the engine's warnings
     timing: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     warnings: Mapped[list[str] | None] = mapped_column(JSON)
+    # migration 0010: sha256 of each user file at submit ({"dataset.path": hex})
+    input_sha256: Mapped[dict[str, str] | None] = mapped_column(JSON)
 
     tag_rows: Mapped[list[JobTag]] = relationship(
         back_populates="job", cascade="all, delete-orphan", lazy="selectin"

@@ -25,4 +25,5 @@ def readyz(settings: SettingsDep) -> JSONResponse:
     checks = {"database": check_database(settings.db_url), "broker": check_broker(settings)}
     ok = all(v == "ok" for v in checks.values())
     return JSONResponse({"status": "ok" if ok else "unavailable", "checks": checks},
-                        status_code=200 if ok else 503)
+                        status_code=200 if ok else 503,
+                        headers=None if ok else {"Retry-After": str(settings.db_retry_after_s)})
