@@ -1,8 +1,10 @@
 """One attempt at one job: claim it, heartbeat, train, record the outcome.
 
 Outcomes: completed → ``succeeded``; stopped after a cancel request → ``cancelled`` (the
-engine wrote a checkpoint); stopped because this worker is shutting down (SIGTERM) →
-back to ``queued`` and re-enqueued, resuming from that checkpoint; a user error
+engine wrote a checkpoint); stopped because the dispatcher preempted it → back to waiting
+(counted in ``preemptions``), resuming exactly from that checkpoint when released again;
+stopped because this worker is shutting down (SIGTERM) → back to waiting, the same way (the
+dispatcher releases it again: nothing here sends to the broker); a user error
 (``VaelabError``: bad spec, bad data, non-finite loss) → ``failed`` and never retried.
 If the reaper took the job away (our lease is gone), nothing is recorded.
 """
@@ -18,9 +20,9 @@ import uuid
 from collections.abc import Callable
 
 from service.core.config import Settings
-from service.core.queue import enqueue
 from service.core.retention import keep_last
 from service.db import jobs as jobs_db
+from service.db import scheduling as sched_db
 from service.db.artifacts import latest_checkpoint
 from service.db.session import DatabaseError, get_engine, session_scope
 from worker.artifacts import SqlArtifacts
@@ -45,10 +47,11 @@ class Heartbeat(threading.Thread):
         self.cancel = False
         self.lost = False
         self.shutdown = False
+        self.preempt = False
         self._stop_event = threading.Event()
 
     def should_stop(self) -> bool:
-        return self.cancel or self.lost or self.shutdown
+        return self.cancel or self.lost or self.shutdown or self.preempt
 
     def run(self) -> None:
         last_beat = 0.0
@@ -74,6 +77,8 @@ class Heartbeat(threading.Thread):
     def refresh(self) -> None:
         with session_scope(self.url) as s:
             lost, cancel = jobs_db.attempt_flags(s, self.job_id, self.lease)
+            preempt = not lost and sched_db.preempt_flag(s, self.job_id, self.lease)
+        self.preempt = self.preempt or preempt
         self.lost = self.lost or lost
         self.cancel = self.cancel or cancel
 
@@ -157,11 +162,11 @@ def run_job(job_id: str, settings: Settings, worker: str = "worker") -> str:
         log.warning("job %s: lease lost (reaped); not recording %s", job_id, outcome)
         return "lost"
     with session_scope(settings.db_url) as s:
-        if outcome == "interrupted":
-            ok = jobs_db.finish(s, jid, lease, "queued", error="worker shut down; re-enqueued")
-            s.commit()
-            if ok:
-                enqueue(settings, jobs_db.get_job(s, jid))
+        if outcome == "interrupted" and hb.preempt and not hb.shutdown:
+            outcome = "preempted"
+            ok = sched_db.finish_preempted(s, jid, lease, sink.step)
+        elif outcome == "interrupted":
+            ok = jobs_db.finish(s, jid, lease, "queued", error="worker shut down; waiting again")
         else:
             ok = jobs_db.finish(s, jid, lease, outcome, **values)
     log.info("job %s: %s%s", job_id, outcome, "" if ok else " (not recorded: lease lost)")

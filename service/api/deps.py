@@ -50,6 +50,15 @@ def current_user(
 CurrentUser = Annotated[str, Depends(current_user)]
 
 
+def require_admin(user: CurrentUser) -> str:
+    """The hook for admin-only actions (preempt, preemptible): today every caller passes;
+    once users and tokens land, this refuses a member with a 403."""
+    return user
+
+
+AdminUser = Annotated[str, Depends(require_admin)]
+
+
 def get_enqueue(request: Request) -> Callable[[Job], None]:
     return request.app.state.enqueue
 

@@ -200,6 +200,7 @@ def claim(
     ).values(
         status="running", lease=lease, worker=worker, attempts=Job.attempts + 1,
         heartbeat_at=now, attempt_started_at=now, updated_at=now, error=None,
+        released_to=None, preempt_requested=False,
     ))
     if res.rowcount != 1:
         if max_attempts is not None:
@@ -301,24 +302,6 @@ def reap_job(session: Session, job: Job, stale: datetime, max_attempts: int) -> 
     if res.rowcount != 1:
         return None
     return "requeued" if status == "queued" else status
-
-
-def stale_queued(session: Session, older_than_s: float) -> list[Job]:
-    """Jobs queued (or last sent) more than ``older_than_s`` ago, oldest first."""
-    old = utcnow() - timedelta(seconds=older_than_s)
-    return list(session.scalars(
-        select(Job).where(Job.status == "queued", Job.updated_at < old)
-        .order_by(Job.created_at)
-    ))
-
-
-def touch_queued(session: Session, job: Job) -> bool:
-    """Claim the re-send of a queued job: the CAS on ``updated_at`` picks one reaper and
-    restarts the job's clock."""
-    res = _update(session, update(Job).where(
-        Job.id == job.id, Job.status == "queued", Job.updated_at == job.updated_at,
-    ).values(updated_at=utcnow()))
-    return res.rowcount == 1
 
 
 def requeue_running(session: Session) -> list[Job]:

@@ -1,6 +1,6 @@
 """Tables: ``jobs``, ``job_tags``, ``metrics``, ``metric_rollups``, ``artifacts``, ``sweeps``,
-``evaluations``, ``datasets`` (SQLAlchemy 2.0
-typed mappings).
+``evaluations``, ``datasets``, ``users``, ``workers``, ``user_usage`` (SQLAlchemy 2.0 typed
+mappings).
 
 Created by Alembic migrations only (``migrations/``); ``create_all`` is never called outside
 tests. Times are timezone-aware UTC; ``metrics.ts`` is unix seconds (the time the worker's
@@ -19,6 +19,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     Double,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -26,6 +27,7 @@ from sqlalchemy import (
     String,
     Text,
     Uuid,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -82,6 +84,13 @@ class Job(Base):
     # migration 0004: the worker's measured timing (worker/eta.py) and the engine's warnings
     timing: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     warnings: Mapped[list[str] | None] = mapped_column(JSON)
+    # migration 0009, the dispatcher (service.db.scheduling): a queued job with
+    # ``released_to`` set has been sent to that worker's queue and awaits its claim
+    released_to: Mapped[str | None] = mapped_column(String(200))
+    released_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    preempt_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    preemptible: Mapped[bool] = mapped_column(Boolean, default=True)
+    preemptions: Mapped[int] = mapped_column(Integer, default=0)
 
     tag_rows: Mapped[list[JobTag]] = relationship(
         back_populates="job", cascade="all, delete-orphan", lazy="selectin"
@@ -226,3 +235,45 @@ class Dataset(Base):
 
     __table_args__ = (Index("uq_datasets_name", "name", unique=True),
                       Index("ix_datasets_owner", "owner"))
+
+
+class User(Base):
+    """A lab member and their queue policy (migration 0008). ``None`` = no limit."""
+
+    __tablename__ = "users"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16), default="member", server_default="member")
+    max_running: Mapped[int | None] = mapped_column(Integer)
+    max_queued: Mapped[int | None] = mapped_column(Integer)
+    weight: Mapped[float] = mapped_column(Float, default=1.0, server_default="1.0")
+    max_priority: Mapped[int | None] = mapped_column(Integer)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Worker(Base):
+    """A worker process and its job slots (migration 0009), registered at start-up and kept
+    alive by its heartbeat; a silent worker's slots stop counting."""
+
+    __tablename__ = "workers"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    device_kind: Mapped[str] = mapped_column(String(8))  # cpu | gpu | any (serves both)
+    gpu_index: Mapped[int | None] = mapped_column(Integer)
+    gpu_name: Mapped[str | None] = mapped_column(String(200))
+    memory_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    slots: Mapped[int] = mapped_column(Integer)
+    heartbeat_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class UserUsage(Base):
+    """Each user's decayed usage in device-seconds as of ``as_of`` (migration 0009): the
+    dispatcher decays it by the half-life and adds its running jobs' time at every pass."""
+
+    __tablename__ = "user_usage"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    device_seconds: Mapped[float] = mapped_column(Double)
+    as_of: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -23,7 +23,8 @@ Sort = Literal[tuple(f"{d}{c}" for c in jobs_db.SORTS for d in ("", "-"))]  # ty
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=JobDetail,
-             responses={422: {"description": "Invalid spec: every bad field is listed."}})
+             responses={422: {"description": "Invalid spec: every bad field is listed."},
+                        429: {"description": "The user's max_queued jobs are waiting."}})
 def submit_job(
     body: JobCreate, session: SessionDep, settings: SettingsDep, owner: CurrentUser,
     enqueue: EnqueueDep,
@@ -40,8 +41,8 @@ def submit_job(
         job = jobops.submit(session, settings, enqueue, spec, owner=owner,
                             priority=body.priority, tags=body.tags,
                             device=body.resources.device)
-    except jobops.QueueUnavailable as exc:
-        raise HTTPException(503, f"the job queue is unavailable: {exc}") from exc
+    except jobops.QuotaExceeded as exc:
+        raise HTTPException(429, str(exc)) from None
     return job_detail(job)
 
 
