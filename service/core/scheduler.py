@@ -109,11 +109,16 @@ class _State:
             self.n_kind[(r.owner, r.kind)] += 1
             if r.worker in self.free:
                 self.free[r.worker] -= 1
+        self.n_free = {k: sum(max(f, 0) for w, f in self.free.items()
+                              if serves(self.slot_kind[w], k)) for k in KINDS}
         # running jobs that could make room, and slots already about to free
         live = [r for r in running if r.worker in self.slot_kind]
         self.victims = [r for r in live
                         if r.preemptible and not r.preempt_requested and not r.released]
         self.stopping = [self.slot_kind[r.worker] for r in live if r.preempt_requested]
+        # (kind, priority[, owner]) that found no victim: victims only get fewer, and once a
+        # job waits no slot frees in this pass, so shares stay put too
+        self.no_victim: set[tuple] = set()
 
     def policy(self, user: str) -> Policy:
         return self.policies.get(user) or Policy()
@@ -136,6 +141,8 @@ class _State:
     def take_slot(self, kind: str) -> str | None:
         """A free slot for a job of ``kind``: a worker of exactly that kind first (keeps
         "any" workers for the other kind), the one with most free slots."""
+        if self.n_free[kind] <= 0:
+            return None
         best = None
         for worker, free in self.free.items():
             if free <= 0 or not serves(self.slot_kind[worker], kind):
@@ -146,6 +153,9 @@ class _State:
         if best is None:
             return None
         self.free[best[1]] -= 1
+        for k in KINDS:
+            if serves(self.slot_kind[best[1]], k):
+                self.n_free[k] -= 1
         return best[1]
 
     def take_stopping(self, kind: str) -> bool:
@@ -155,8 +165,10 @@ class _State:
                 return True
         return False
 
-    def pick_victim(self, job: Waiting, fair_share: bool) -> Running | None:
-        prio = self.priority(job)
+    def pick_victim(self, job: Waiting, prio: int, fair_share: bool) -> Running | None:
+        memo = (job.kind, prio, job.owner if fair_share else None)
+        if memo in self.no_victim:
+            return None
         mine = self.share(job.owner)
         best = None
         for r in self.victims:
@@ -172,6 +184,7 @@ class _State:
             if best is None or rank < best[0]:
                 best = (rank, r)
         if best is None:
+            self.no_victim.add(memo)
             return None
         self.victims.remove(best[1])
         return best[1]
@@ -185,18 +198,23 @@ def decide(waiting: Iterable[Waiting], running: Iterable[Running], slots: Iterab
     queues: dict[tuple[str, str], list[Waiting]] = defaultdict(list)
     for job in waiting:
         queues[(job.owner, job.kind)].append(job)
-    for q in queues.values():  # each queue's head is its best job; pop from the end
-        q.sort(key=lambda j: (-st.priority(j), j.submitted, j.id), reverse=True)
+    if max(st.n_free.values()) > 0:
+        for q in queues.values():  # each queue's head is its best job; pop from the end
+            q.sort(key=lambda j: (-st.priority(j), j.submitted, j.id), reverse=True)
 
     def key(job: Waiting) -> tuple:
         return (-st.priority(job), st.share(job.owner), job.submitted, job.id)
 
-    heap = [(key(q[-1]), qk) for qk, q in queues.items()]
+    heap = [(key(q[-1]), qk) for qk, q in queues.items()] if max(st.n_free.values()) > 0 \
+        else []
     heapq.heapify(heap)
     kinds_served = {k: any(serves(s, k) for s in st.slot_kind.values()) for k in KINDS}
-    unplaced: dict[str, list[int]] = defaultdict(list)  # kind -> priorities still waiting
+    # kind -> {priority: jobs of it still waiting} (few distinct priorities: cheap to sum)
+    unplaced: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
     out = Decision()
-    while heap:
+    # phase 1, while a slot is free: shares move with every release, so a heap of each
+    # (user, kind) queue's head, re-keyed lazily
+    while heap and max(st.n_free.values()) > 0:
         k, qk = heapq.heappop(heap)
         q = queues[qk]
         job = q[-1]
@@ -219,29 +237,48 @@ def decide(waiting: Iterable[Waiting], running: Iterable[Running], slots: Iterab
             st.n_running[job.owner] += 1
             st.n_kind[(job.owner, job.kind)] += 1
         else:
-            out.reasons[job.id] = _why_waiting(st, job, unplaced[job.kind],
+            prio = st.priority(job)
+            out.reasons[job.id] = _why_waiting(st, job, prio, unplaced[job.kind],
                                                kinds_served[job.kind],
                                                preempt_for_fair_share, out)
-            unplaced[job.kind].append(st.priority(job))
+            unplaced[job.kind][prio] += 1
         if q:
             heapq.heappush(heap, (key(q[-1]), qk))
+    # phase 2, every slot taken: nothing is released any more, so shares are fixed and the
+    # rest is one sort (the common case of a long queue, kept cheap)
+    rest = [j for q in queues.values() for j in q]
+    owners = {j.owner for j in rest}
+    shares = {u: st.share(u) for u in owners}
+    caps = {u: st.policy(u).max_priority for u in owners}
+    keyed = sorted([(-j.priority if caps[j.owner] is None or j.priority < caps[j.owner]
+                     else -caps[j.owner], shares[j.owner], j.submitted, j.id, j) for j in rest])
+    for negp, _share, _t, jid, job in keyed:
+        out.order.append(jid)
+        blocked = st.over_quota(job)
+        if blocked:
+            out.reasons[jid] = blocked
+            continue
+        out.reasons[jid] = _why_waiting(st, job, -negp, unplaced[job.kind],
+                                        kinds_served[job.kind], preempt_for_fair_share, out)
+        unplaced[job.kind][-negp] += 1
     return out
 
 
-def _why_waiting(st: _State, job: Waiting, ahead: list[int], served: bool,
+def _why_waiting(st: _State, job: Waiting, prio: int, ahead: dict[int, int], served: bool,
                  fair_share: bool, out: Decision) -> str:
     if not served:
         return f"no {job.kind} worker"
-    prio = st.priority(job)
-    higher = sum(1 for p in ahead if p > prio)
+    # jobs are visited in priority order, so every job still waiting ahead has a priority
+    # at least this one's
+    higher = sum(ahead.values()) - ahead.get(prio, 0)
     if higher:
         return f"behind {higher} job{'s' if higher != 1 else ''} of higher priority"
     if st.take_stopping(job.kind):
         return f"a preempted job is stopping to free a {job.kind} slot"
-    victim = st.pick_victim(job, fair_share)
+    victim = st.pick_victim(job, prio, fair_share)
     if victim is not None:
         out.preemptions.append(victim.id)
         return f"preempting job {victim.id[:8]} of {victim.owner}"
     if ahead:
-        return f"no free {job.kind} slot; {len(ahead)} ahead"
+        return f"no free {job.kind} slot; {sum(ahead.values())} ahead"
     return f"no free {job.kind} slot"

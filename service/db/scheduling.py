@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import String, cast, func, select, text, update
 from sqlalchemy.orm import Session
 
 from service.core.scheduler import Policy, Running, Slot, Waiting, decayed
@@ -98,11 +98,18 @@ def kind_of(queue: str, gpu_queue: str) -> str:
 def queue_state(session: Session, gpu_queue: str, live: list[tuple[str, str, int]]
                 ) -> tuple[list[Waiting], list[Running], list[Slot]]:
     """The scheduler's inputs: waiting jobs, running and released jobs, live slots."""
-    waiting = [Waiting(str(i), o, p, kind_of(q, gpu_queue), _ts(c)) for i, o, p, q, c in
-               session.execute(select(Job.id, Job.owner, Job.priority, Job.queue,
-                                      Job.created_at)
-                               .where(Job.status == "queued", Job.released_to.is_(None),
-                                      Job.cancel_requested.is_(False)))]
+    # the long list (every waiting job) is read as plain text and numbers on PostgreSQL: no
+    # UUID or datetime objects for rows the decision only sorts
+    if session.get_bind().dialect.name == "postgresql":
+        columns = (cast(Job.id, String), Job.owner, Job.priority, Job.queue,
+                   func.extract("epoch", Job.created_at))
+    else:
+        columns = (Job.id, Job.owner, Job.priority, Job.queue, Job.created_at)
+    rows = session.execute(select(*columns).where(
+        Job.status == "queued", Job.released_to.is_(None), Job.cancel_requested.is_(False)))
+    waiting = [Waiting(str(i), o, p, "gpu" if q == gpu_queue else "cpu",
+                       c if isinstance(c, float) else _ts(c) if isinstance(c, datetime)
+                       else float(c)) for i, o, p, q, c in rows]
     running = [Running(str(i), o, p, kind_of(q, gpu_queue), (w if s == "running" else r) or "",
                        bool(pe), bool(pr), s != "running") for i, o, p, q, s, w, r, pe, pr in
                session.execute(select(Job.id, Job.owner, Job.priority, Job.queue, Job.status,
