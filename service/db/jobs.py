@@ -151,12 +151,6 @@ def create_job(
     return job
 
 
-def mark_unsent(session: Session, job: Job, error: str) -> None:
-    """The broker refused the job's message right after it was created: ``failed``."""
-    job.status, job.error = "failed", error
-    session.flush()
-
-
 def request_cancel(session: Session, job_id: uuid.UUID) -> Job | None:
     """Queued → cancelled at once; running → flag for the worker's ``should_stop``."""
     now = utcnow()
