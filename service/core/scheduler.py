@@ -29,13 +29,13 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 KINDS = ("gpu", "cpu")
 FAIR_SHARE_FACTOR = 4.0  # "far under their share": the victim's share is this many times larger
 
 
-@dataclass(frozen=True, slots=True)
-class Waiting:
+class Waiting(NamedTuple):  # a tuple: ten thousand of them are built per decision
     id: str
     owner: str
     priority: int
@@ -43,8 +43,7 @@ class Waiting:
     submitted: float  # unix seconds
 
 
-@dataclass(frozen=True, slots=True)
-class Running:
+class Running(NamedTuple):
     """A running job, or a released one not yet claimed (it holds its slot all the same)."""
 
     id: str
