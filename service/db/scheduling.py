@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import String, cast, func, select, text, update
+from sqlalchemy import Double, String, case, cast, func, select, text, update
 from sqlalchemy.orm import Session
 
 from service.core.scheduler import Policy, Running, Slot, Waiting, decayed
@@ -98,18 +98,18 @@ def kind_of(queue: str, gpu_queue: str) -> str:
 def queue_state(session: Session, gpu_queue: str, live: list[tuple[str, str, int]]
                 ) -> tuple[list[Waiting], list[Running], list[Slot]]:
     """The scheduler's inputs: waiting jobs, running and released jobs, live slots."""
-    # the long list (every waiting job) is read as plain text and numbers on PostgreSQL: no
-    # UUID or datetime objects for rows the decision only sorts
-    if session.get_bind().dialect.name == "postgresql":
-        columns = (cast(Job.id, String), Job.owner, Job.priority, Job.queue,
-                   func.extract("epoch", Job.created_at))
+    # the long list (every waiting job) is read through Core (no ORM row processing) and, on
+    # PostgreSQL, as plain text and numbers that map straight onto Waiting
+    kind_col = case((Job.queue == gpu_queue, "gpu"), else_="cpu")
+    where = (Job.status == "queued", Job.released_to.is_(None), Job.cancel_requested.is_(False))
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        stmt = select(cast(Job.id, String), Job.owner, Job.priority, kind_col,
+                      cast(func.extract("epoch", Job.created_at), Double)).where(*where)
+        waiting = list(map(Waiting._make, conn.execute(stmt)))
     else:
-        columns = (Job.id, Job.owner, Job.priority, Job.queue, Job.created_at)
-    rows = session.execute(select(*columns).where(
-        Job.status == "queued", Job.released_to.is_(None), Job.cancel_requested.is_(False)))
-    waiting = [Waiting(str(i), o, p, "gpu" if q == gpu_queue else "cpu",
-                       c if isinstance(c, float) else _ts(c) if isinstance(c, datetime)
-                       else float(c)) for i, o, p, q, c in rows]
+        stmt = select(Job.id, Job.owner, Job.priority, kind_col, Job.created_at).where(*where)
+        waiting = [Waiting(str(i), o, p, k, _ts(c)) for i, o, p, k, c in conn.execute(stmt)]
     running = [Running(str(i), o, p, kind_of(q, gpu_queue), (w if s == "running" else r) or "",
                        bool(pe), bool(pr), s != "running") for i, o, p, q, s, w, r, pe, pr in
                session.execute(select(Job.id, Job.owner, Job.priority, Job.queue, Job.status,
