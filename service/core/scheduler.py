@@ -194,10 +194,11 @@ def decide(waiting: Iterable[Waiting], running: Iterable[Running], slots: Iterab
            slot_charge_s: float = 3600.0, preempt_for_fair_share: bool = False) -> Decision:
     """Releases, preemptions, release order and reasons (see the module docstring)."""
     st = _State(list(running), list(slots), policies, usage, slot_charge_s)
+    waiting = list(waiting)
     queues: dict[tuple[str, str], list[Waiting]] = defaultdict(list)
-    for job in waiting:
-        queues[(job.owner, job.kind)].append(job)
     if max(st.n_free.values()) > 0:
+        for job in waiting:
+            queues[(job.owner, job.kind)].append(job)
         for q in queues.values():  # each queue's head is its best job; pop from the end
             q.sort(key=lambda j: (-st.priority(j), j.submitted, j.id), reverse=True)
 
@@ -245,15 +246,17 @@ def decide(waiting: Iterable[Waiting], running: Iterable[Running], slots: Iterab
             heapq.heappush(heap, (key(q[-1]), qk))
     # phase 2, every slot taken: nothing is released any more, so shares are fixed and the
     # rest is one sort (the common case of a long queue, kept cheap)
-    rest = [j for q in queues.values() for j in q]
+    rest = [j for q in queues.values() for j in q] if queues else waiting
     owners = {j.owner for j in rest}
     shares = {u: st.share(u) for u in owners}
     caps = {u: st.policy(u).max_priority for u in owners}
     keyed = sorted([(-j.priority if caps[j.owner] is None or j.priority < caps[j.owner]
                      else -caps[j.owner], shares[j.owner], j.submitted, j.id, j) for j in rest])
+    quota: dict[tuple[str, str], str | None] = {}  # fixed now: one check per user and kind
     for negp, _share, _t, jid, job in keyed:
         out.order.append(jid)
-        blocked = st.over_quota(job)
+        qk = (job.owner, job.kind)
+        blocked = quota[qk] if qk in quota else quota.setdefault(qk, st.over_quota(job))
         if blocked:
             out.reasons[jid] = blocked
             continue
