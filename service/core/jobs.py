@@ -54,7 +54,8 @@ def check_queued_quota(session: Session, settings: Settings, owner: str, device:
     ``owner`` past their ``max_queued``."""
     from service.db import scheduling as sched_db
 
-    cap = sched_db.max_queued(session, owner)
+    policy = sched_db.user_policies(session, owner).get(owner)
+    cap = policy.max_queued if policy is not None else None
     if cap is None:
         return
     queue = settings.queue_for(device)

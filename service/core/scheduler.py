@@ -70,6 +70,7 @@ class Policy:
     max_running: int | None = None
     weight: float = 1.0
     max_priority: int | None = None
+    max_queued: int | None = None  # checked at submit (service.core.jobs), not here
 
 
 @dataclass

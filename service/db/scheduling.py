@@ -40,17 +40,16 @@ def _cas(session: Session, stmt: Any) -> bool:
 # ------------------------------------------------------------------ policies and usage
 
 
-def user_policies(session: Session) -> dict[str, Policy]:
-    """Every user's quota, weight and priority cap (the only reader of quotas); a disabled
-    user may run nothing."""
-    rows = session.execute(select(User.name, User.max_running, User.weight,
-                                  User.max_priority, User.max_queued, User.disabled))
-    return {n: Policy(max_running=0 if off else mr, weight=float(w or 1.0), max_priority=mp)
-            for n, mr, w, mp, _mq, off in rows}
-
-
-def max_queued(session: Session, user: str) -> int | None:
-    return session.scalar(select(User.max_queued).where(User.name == user))
+def user_policies(session: Session, user: str | None = None) -> dict[str, Policy]:
+    """Every user's quotas, weight and priority cap (or only ``user``'s): the one reader of
+    quotas. A disabled user may run nothing."""
+    stmt = select(User.name, User.max_running, User.weight, User.max_priority,
+                  User.max_queued, User.disabled)
+    if user is not None:
+        stmt = stmt.where(User.name == user)
+    return {n: Policy(max_running=0 if off else mr, weight=float(w or 1.0), max_priority=mp,
+                      max_queued=mq)
+            for n, mr, w, mp, mq, off in session.execute(stmt)}
 
 
 def set_user_policy(session: Session, name: str, **fields: Any) -> None:
