@@ -44,6 +44,12 @@ def test_the_queue_lists_waiting_jobs_in_release_order_with_reasons(client) -> N
     q = client.get("/api/v1/queue").json()
     assert [(e["state"], e["reason"]) for e in q["items"]] == [
         ("waiting", "next for w1"), ("waiting", "no free cpu slot")]
+    from service.cli.queue import queue_text  # `vaelab queue` prints the same listing
+
+    text = queue_text(q).splitlines()
+    assert text[1].split()[:3] == ["1", high["id"][:8], "waiting"]
+    assert text[1].endswith("next for w1") and text[2].endswith("no free cpu slot")
+    assert text[-1] == "(0 running, 2 waiting; 0 of 1 slots busy on 1 live workers)"
     assert q["workers"][0] | {"heartbeat_at": None, "started_at": None} == {
         "name": "w1", "device_kind": "cpu", "gpu_index": None, "gpu_name": None,
         "memory_bytes": None, "slots": 1, "busy": 0, "live": True, "heartbeat_at": None,
