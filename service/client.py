@@ -124,6 +124,12 @@ class Client:
     def storage(self) -> dict:
         return self._json(self.http.get("/api/v1/storage"))
 
+    def queue(self) -> dict:
+        return self._json(self.http.get("/api/v1/queue"))
+
+    def preempt(self, job_id: str) -> dict:
+        return self._json(self.http.post(f"/api/v1/jobs/{job_id}/preempt"))
+
     def cancel(self, job_id: str) -> dict:
         return self._json(self.http.post(f"/api/v1/jobs/{job_id}/cancel"))
 

@@ -31,6 +31,7 @@ from service.api.routes import (
     jobs,
     metrics,
     prometheus,
+    queue,
     rate_distortion,
     samples,
     schemes,
@@ -39,7 +40,7 @@ from service.api.routes import (
     users,
 )
 from service.core.config import Settings, get_settings
-from service.core.queue import enqueue as send
+from service.core.dispatcher import Dispatcher
 from service.db.models import Job
 from service.db.session import UNAVAILABLE
 from service.web import STATIC_DIR, docs, login, pages
@@ -58,7 +59,7 @@ says why. `/healthz`, `/readyz` and `/metrics` need none.
 
 # every /api/v1 router: a token is required; 401/403 documented once, here
 API_ROUTERS = (jobs, metrics, events, rate_distortion, artifacts, checkpoints, samples, sweeps,
-               compare, schemes, storage, datasets)
+               compare, schemes, storage, datasets, queue)
 OPEN_ROUTERS = (health, prometheus)
 
 
@@ -90,7 +91,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.reaper_enabled:
             reaper = Reaper(settings, app.state.enqueue)
             reaper.start()
+        if dispatcher is not None:
+            dispatcher.start()
         yield
+        if dispatcher is not None:
+            dispatcher.stop()
         if reaper is not None:
             reaper.stop()
 
@@ -98,8 +103,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   lifespan=lifespan, docs_url=None, redoc_url=None)  # service.web.docs
     app.state.settings = settings
 
-    def enqueue(job: Job) -> None:
-        send(settings, job)
+    # the dispatcher is the only sender to the broker; a submit commits the job as waiting
+    # and wakes it (app.state.enqueue keeps its name for the routes' EnqueueDep)
+    dispatcher = Dispatcher(settings) if settings.dispatch_enabled else None
+    app.state.dispatcher = dispatcher
+
+    def enqueue(_job: Job) -> None:
+        if dispatcher is not None:
+            dispatcher.wake()
 
     app.state.enqueue = enqueue
     app.add_exception_handler(RequestValidationError, validation_handler)

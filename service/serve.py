@@ -2,11 +2,12 @@
 
 SQLite database, artifacts and broker under ``./vaelab-data/``; the broker is kombu's
 SQLAlchemy transport on its own SQLite file (transactional put/get, survives restarts, no
-server). Migrates the database, re-sends jobs left queued or running by a previous run,
-creates the first admin and its token file when there is no user
+server). Migrates the database, puts jobs left running or released by a previous run back to
+waiting, creates the first admin and its token file when there is no user
 (:mod:`service.core.users`), prints a sign-in link for the dashboard, starts one worker
-subprocess consuming both queues, runs the API on 127.0.0.1:8000, and on
-Ctrl-C stops the API and then the worker (which checkpoints a running job and requeues it).
+subprocess serving both device kinds (one slot; the API process's dispatcher releases jobs
+to it, as in a lab deployment), runs the API on 127.0.0.1:8000, and on Ctrl-C stops the API
+and then the worker (which checkpoints a running job, which then waits again).
 """
 
 from __future__ import annotations
@@ -97,7 +98,6 @@ def serve(host: str, port: int, data_dir: str | None, with_worker: bool = True) 
     import uvicorn
 
     from service.core import jobs as jobops
-    from service.core.queue import enqueue
     from service.core.users import ensure_local_admin, read_secret
     from service.db import migrate
     from service.db.session import session_scope
@@ -111,7 +111,7 @@ def serve(host: str, port: int, data_dir: str | None, with_worker: bool = True) 
     migrate.upgrade(settings.db_url)
     admin = ensure_local_admin(settings)
     with session_scope(settings.db_url) as s:
-        resent = jobops.requeue_unfinished(s, lambda job: enqueue(settings, job))
+        resent = jobops.requeue_unfinished(s, lambda _job: None)  # the dispatcher sends
     url = f"http://{host}:{port}"
     print(f"vaelab: API on {url} (docs {url}/docs)", flush=True)
     if admin:

@@ -9,3 +9,5 @@ from service.core.queue import TASK_NAME, make_app
 __all__ = ["TASK_NAME", "app"]
 
 app = make_app(include=["worker.tasks"])
+
+import worker.slots  # noqa: E402, F401 - its signal handlers register this worker's slots

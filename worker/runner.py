@@ -1,15 +1,17 @@
 """One attempt at one job: claim it, heartbeat, train, record the outcome.
 
 Outcomes: completed → ``succeeded``; stopped after a cancel request → ``cancelled`` (the
-engine wrote a checkpoint); stopped because this process got SIGTERM → back to ``queued``
-and re-sent (:func:`worker.outage.resend`, retrying while the broker is down), resuming from
-that checkpoint, and then the pool child exits so billiard starts a fresh one (a process
-that got SIGTERM never lingers rejecting messages); a user error (``VaelabError``: bad spec,
-bad data, non-finite loss) → ``failed`` and never retried. Through a database outage the
-attempt trains on (:mod:`worker.outage`); one longer than ``VAELAB_WORKER_DB_GRACE_S`` ends
-it as ``database_lost``, back to ``queued`` without using up an attempt. If the reaper took
-the job away (our lease is gone), nothing is recorded: every write of the attempt is fenced
-by its lease (``service.db.attempts.LeaseLost``), and the attempt stops at its next step.
+engine wrote a checkpoint); stopped because the dispatcher preempted it → back to waiting
+(counted in ``preemptions``, not in ``attempts``), resuming exactly from that checkpoint when
+released again; stopped because this process got SIGTERM → back to waiting the same way (the
+dispatcher releases it again: nothing here sends to the broker), and then the pool child
+exits so billiard starts a fresh one (a process that got SIGTERM never lingers rejecting
+messages); a user error (``VaelabError``: bad spec, bad data, non-finite loss) → ``failed``
+and never retried. Through a database outage the attempt trains on (:mod:`worker.outage`);
+one longer than ``VAELAB_WORKER_DB_GRACE_S`` ends it as ``database_lost``, back to waiting
+without using up an attempt. If the reaper took the job away (our lease is gone), nothing
+is recorded: every write of the attempt is fenced by its lease
+(``service.db.attempts.LeaseLost``), and the attempt stops at its next step.
 """
 
 from __future__ import annotations
@@ -28,11 +30,12 @@ from service.core.redact import without_server_paths
 from service.core.retention import keep_last
 from service.db import attempts
 from service.db import jobs as jobs_db
+from service.db import scheduling as sched_db
 from service.db.artifacts import latest_checkpoint
 from service.db.models import TERMINAL
 from service.db.session import UNAVAILABLE, DatabaseError, get_engine, session_scope
 from worker.artifacts import SqlArtifacts
-from worker.outage import resend, retry_db
+from worker.outage import retry_db
 from worker.sink import SqlMetricSink
 
 log = logging.getLogger(__name__)
@@ -56,12 +59,13 @@ class Heartbeat(threading.Thread):
         self.shutdown = False
         self.steps = 0  # should_stop calls: the steps this attempt ran
         self.steps_at_beat = 0  # self.steps at the last heartbeat that found the lease held
+        self.preempt = False
         self._stop_event = threading.Event()
 
     def should_stop(self) -> bool:
         self.steps += 1
         self.lost = self.lost or self.sink.lost
-        return self.cancel or self.lost or self.shutdown
+        return self.cancel or self.lost or self.shutdown or self.preempt
 
     def run(self) -> None:
         last_beat = 0.0
@@ -92,6 +96,8 @@ class Heartbeat(threading.Thread):
     def refresh(self) -> None:
         with session_scope(self.url) as s:
             lost, cancel = jobs_db.attempt_flags(s, self.job_id, self.lease)
+            preempt = not lost and sched_db.preempt_flag(s, self.job_id, self.lease)
+        self.preempt = self.preempt or preempt
         self.lost = self.lost or lost
         self.cancel = self.cancel or cancel
 
@@ -199,7 +205,10 @@ def run_job(job_id: str, settings: Settings, worker: str = "worker",
                     hb.steps - hb.steps_at_beat, outcome)
         return _done("lost")
     # the outcome is worth waiting for longer than a write during training
-    ok = retry_db(lambda: _record(settings, jid, lease, outcome, values), max(grace, 60.0),
+    if outcome == "interrupted" and hb.preempt and not hb.shutdown:
+        outcome = "preempted"
+    ok = retry_db(lambda: _record(settings, jid, lease, outcome, values, sink.step),
+                  max(grace, 60.0),
                   f"job {job_id}: recording {outcome}")
     log.info("job %s: %s%s", job_id, outcome, "" if ok else " (not recorded: lease lost)")
     _release_gpu_memory()
@@ -207,27 +216,22 @@ def run_job(job_id: str, settings: Settings, worker: str = "worker",
 
 
 REQUEUED = {  # outcome -> (end reason, message)
-    "interrupted": ("shut_down", "worker shut down; re-enqueued"),
-    "database_lost": ("database_lost", "database lost during the attempt; re-enqueued "
+    "interrupted": ("shut_down", "worker shut down; waiting again"),
+    "database_lost": ("database_lost", "database lost during the attempt; waiting again "
                                        "(not counted as an attempt)"),
 }
 
 
-def _record(settings: Settings, jid: uuid.UUID, lease: str, outcome: str,
-            values: dict) -> bool:
+def _record(settings: Settings, jid: uuid.UUID, lease: str, outcome: str, values: dict,
+            step: int) -> bool:
+    """The attempt's outcome, if it still holds the lease. A job going back to waiting is
+    released again by the dispatcher."""
     with session_scope(settings.db_url) as s:
-        if outcome not in REQUEUED:
-            return jobs_db.finish(s, jid, lease, outcome, **values)
-        reason, message = REQUEUED[outcome]
-        if not jobs_db.requeue_attempt(s, jid, lease, reason, message):
-            return False
-        s.commit()
-        job = jobs_db.get_job(s, jid)
-    try:
-        resend(settings, job)
-    except Exception:  # noqa: BLE001 - recorded as queued: the reaper re-sends it later
-        log.exception("job %s: could not re-send its message", jid)
-    return True
+        if outcome == "preempted":
+            return sched_db.finish_preempted(s, jid, lease, step)
+        if outcome in REQUEUED:
+            return jobs_db.requeue_attempt(s, jid, lease, *REQUEUED[outcome])
+        return jobs_db.finish(s, jid, lease, outcome, **values)
 
 
 def _done(outcome: str) -> str:

@@ -76,10 +76,7 @@ CurrentIdentity = Annotated[users_db.Identity, Depends(current_identity)]
 
 
 def require_admin(user: CurrentUser) -> User:
-    try:
-        access.require_admin(user, "do this")
-    except access.Forbidden as exc:
-        raise HTTPException(403, str(exc)) from None
+    forbid_unless(lambda: access.require_admin(user, "do this"))
     return user
 
 

@@ -51,6 +51,7 @@ BY_ID: Responses = {
 }
 NOT_FOUND: Responses = {404: _message("Not found.")}
 QUEUE_DOWN: Responses = {503: _message("The job queue (broker) is unavailable.")}
+QUOTA: Responses = {429: _message("The user's `max_queued` jobs are already waiting.")}
 AUTH: Responses = {  # every /api/v1 router (main.py)
     401: _message("No API token, or one that is unknown, revoked or expired (with "
                   "`WWW-Authenticate: Bearer`)."),

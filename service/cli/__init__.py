@@ -1,8 +1,8 @@
 """The ``vaelab`` command: ``train`` runs a spec locally (vae_engine.cli); the service adds
 ``serve``, ``api``, ``worker``, ``migrate`` (:mod:`.server`), ``submit``, ``jobs``,
-``status``, ``cancel`` (:mod:`.jobs`), ``sweep`` (:mod:`.sweeps`), ``rd`` and ``download``
-(:mod:`.results`), ``users``, ``tokens`` and ``login`` (:mod:`.users`). This module
-assembles the parser and dispatches.
+``status``, ``cancel`` (:mod:`.jobs`), ``queue``, ``preempt`` (:mod:`.queue`), ``sweep``
+(:mod:`.sweeps`), ``rd`` and ``download`` (:mod:`.results`), ``users``, ``tokens`` and
+``login`` (:mod:`.users`). This module assembles the parser and dispatches.
 
 Subcommands import their dependencies lazily so ``vaelab --help`` stays fast (and so the
 worker's parent process never imports torch).
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 
-from service.cli import datasets, jobs, results, server, sweeps, users, watch
+from service.cli import datasets, jobs, queue, results, server, sweeps, users, watch
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,6 +38,7 @@ def add_service_parsers(sub: argparse._SubParsersAction) -> None:
     results.add_rd(sub)
     results.add_download(sub)
     jobs.add_status_and_cancel(sub)
+    queue.add_queue(sub)
     watch.add_watch(sub)
     jobs.add_rm(sub)
     datasets.add_datasets(sub)

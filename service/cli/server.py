@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import socket
 
 
@@ -95,7 +96,6 @@ def _first_admin() -> None:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    import os
 
     from service.core import launcher
     from service.core.config import get_settings
@@ -110,11 +110,12 @@ def cmd_worker(args: argparse.Namespace) -> int:
                                         args.loglevel, args.jobs_per_gpu)
     if args.cpu:
         os.environ["CUDA_VISIBLE_DEVICES"] = ""  # a CPU worker never takes a GPU
-        return launcher.run_in_process([s.cpu_queue], f"cpu@{host}", args.concurrency,
-                                       args.loglevel)
+        return launcher.run_in_process([s.cpu_queue], f"cpu.{os.getpid()}@{host}",
+                                       args.concurrency, args.loglevel)
+    # the pid: each worker process on a host has its own name, so its own queue and slots
     queues = [q.strip() for q in args.queues.split(",") if q.strip()]
-    return launcher.run_in_process(queues, f"{'+'.join(queues)}@{host}", args.concurrency,
-                                   args.loglevel)
+    return launcher.run_in_process(queues, f"{'+'.join(queues)}.{os.getpid()}@{host}",
+                                   args.concurrency, args.loglevel)
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:

@@ -79,13 +79,26 @@ class Settings(BaseSettings):
         default=60.0, gt=0, description="A running job silent this long is re-enqueued."
     )
     reaper_interval_s: float = Field(default=15.0, gt=0)
-    reaper_requeue_queued_after_s: float = Field(
-        default=300.0, gt=0,
-        description="A job queued this long (since its last send) is sent again, in case its "
-                    "message was lost between the commit and the broker; claim drops the "
-                    "duplicate.",
-    )
     reaper_enabled: bool = Field(default=True, description="Run the reaper in the API process.")
+    dispatch_enabled: bool = Field(
+        default=True, description="Run the dispatcher (the only sender to the broker) in the "
+                                  "API process.")
+    dispatch_interval_s: float = Field(
+        default=1.0, gt=0, description="How often the dispatcher releases waiting jobs to free "
+                                       "worker slots (and at once after a submit).")
+    dispatch_claim_timeout_s: float = Field(
+        default=60.0, gt=0, description="A released job that no worker claims within this is "
+                                        "released again.")
+    fair_share_half_life_h: float = Field(
+        default=168.0, gt=0, description="Half-life of the usage that fair share weighs, in "
+                                         "hours.")
+    fair_share_slot_charge_s: float = Field(
+        default=3600.0, ge=0, description="Fair share counts each running job as this much "
+                                          "usage while it runs (spreads free slots across "
+                                          "users).")
+    preempt_for_fair_share: bool = Field(
+        default=False, description="Also preempt for a user far under their fair share (not "
+                                   "only for a higher priority).")
     max_attempts: int = Field(default=3, ge=1, description="Worker losses before `failed`.")
     gpu_queue: str = "gpu"
     cpu_queue: str = "cpu"

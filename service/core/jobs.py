@@ -1,8 +1,9 @@
-"""Job life cycle across the database and the queue: submitting (validate, record, send),
-cancelling, the reaper's pass, and the embedded server's re-send at start-up.
+"""Job life cycle: submitting (validate, record as waiting), cancelling, the reaper's pass,
+and the embedded server's recovery at start-up.
 
 The state changes themselves are :mod:`service.db.jobs`; this module decides when to make
-them and sends the Celery message after the change is committed.
+them. Nothing here sends to the broker: a job committed as waiting is released by the
+dispatcher (:mod:`service.core.dispatcher`), which ``notify`` wakes.
 """
 
 from __future__ import annotations
@@ -24,11 +25,15 @@ from service.db.session import unavailable_within
 
 log = logging.getLogger(__name__)
 
-Enqueue = Callable[[Job], None]
+Enqueue = Callable[[Job], None]  # "a job is waiting": wakes the dispatcher (never fails)
 
 
 class QueueUnavailable(RuntimeError):
-    """The broker refused a job's message; the job was recorded and marked."""
+    """Kept for callers of the old API; the broker's state no longer fails a submit."""
+
+
+class QuotaExceeded(RuntimeError):
+    """The user has as many jobs waiting as their ``max_queued`` allows."""
 
 
 class JobFinished(RuntimeError):
@@ -50,22 +55,35 @@ def resolve_spec(raw: dict[str, Any], settings: Settings) -> dict[str, Any]:
     return confine_dataset(spec.model_dump(mode="json"), settings.datasets)
 
 
-def submit(session: Session, settings: Settings, enqueue: Enqueue, spec: dict[str, Any],
+def check_queued_quota(session: Session, settings: Settings, owner: str, device: str,
+                       adding: int = 1) -> None:
+    """Raise :class:`QuotaExceeded` if ``adding`` more jobs on ``device``'s kind would take
+    ``owner`` past their ``max_queued``."""
+    from service.db import scheduling as sched_db
+
+    policy = sched_db.user_policies(session, owner).get(owner)
+    cap = policy.max_queued if policy is not None else None
+    if cap is None:
+        return
+    queue = settings.queue_for(device)
+    n = sched_db.waiting_count(session, owner, queue)
+    if n + adding > cap:
+        kind = sched_db.kind_of(queue, settings.gpu_queue)
+        raise QuotaExceeded(f"{owner}: {n} of {cap} {kind} jobs queued"
+                            + (f"; {adding} more do not fit" if adding > 1 else ""))
+
+
+def submit(session: Session, settings: Settings, notify: Enqueue, spec: dict[str, Any],
            **fields: Any) -> Job:
-    """Record a job and send it. A broker failure keeps the record, marked failed, and
-    raises :class:`QueueUnavailable`."""
+    """Record a job as waiting (the dispatcher sends it when a slot is free) and wake the
+    dispatcher. Raises :class:`QuotaExceeded`. The broker's state does not matter here."""
     from service.core.inputs import checksums
 
+    check_queued_quota(session, settings, fields["owner"], fields.get("device", "auto"))
     fields.setdefault("input_sha256", checksums(spec, settings.datasets))
     job = jobs_db.create_job(session, settings, spec, **fields)
     session.commit()
-    try:
-        enqueue(job)
-    except Exception as exc:  # noqa: BLE001 - the broker is down: say so, keep the record
-        log.exception("enqueue failed for job %s", job.id)
-        jobs_db.mark_unsent(session, job, f"could not enqueue: {exc}")
-        session.commit()
-        raise QueueUnavailable(str(exc)) from exc
+    notify(job)
     return job
 
 
@@ -102,14 +120,13 @@ def delete(session: Session, settings: Settings, job: Job) -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def reap(session: Session, settings: Settings, enqueue: Enqueue) -> list[tuple[str, str]]:
-    """Re-enqueue running jobs whose heartbeat is stale; fail them after ``max_attempts``.
-    Skipped while this process has seen the database unavailable within the stale window
-    (a database outage is not a worker loss).
-
-    Returns ``[(job_id, "requeued" | "failed" | "cancelled" | "resent")]``. Safe to run from
-    several processes: each change is a compare-and-set.
-    """
+def reap(session: Session, settings: Settings, notify: Enqueue) -> list[tuple[str, str]]:
+    """Put running jobs whose heartbeat is stale back to waiting; fail them after
+    ``max_attempts``. Skipped while this process has seen the database unavailable within
+    the stale window (a database outage is not a worker loss). Returns
+    ``[(job_id, "requeued" | "failed" | "cancelled")]``. Safe to run from several processes:
+    each change is a compare-and-set. (A released job that no worker claims is the
+    dispatcher's: it releases it again.)"""
     actions: list[tuple[str, str]] = []
     if unavailable_within(settings.db_url, settings.reaper_stale_after_s):
         # the database itself was away within the stale window: a heartbeat older than the
@@ -118,7 +135,7 @@ def reap(session: Session, settings: Settings, enqueue: Enqueue) -> list[tuple[s
         # the database up, which gives every live worker time to beat again.
         log.info("reaper: database unavailable within the last %.0f s; not reaping yet",
                  settings.reaper_stale_after_s)
-        return actions + _resend_queued(session, settings, enqueue)
+        return actions
     candidates, stale = jobs_db.stale_running(session, settings.reaper_stale_after_s)
     for job in candidates:
         action = jobs_db.reap_job(session, job, stale, settings.max_attempts)
@@ -128,39 +145,24 @@ def reap(session: Session, settings: Settings, enqueue: Enqueue) -> list[tuple[s
         # the lost attempt's message (unacked on Redis until the visibility timeout) is stale
         forget_deliveries(settings, attempts.stale_delivery_tags(session, job.id))
         if action == "requeued":
-            session.refresh(job)
-            enqueue(job)
+            notify(job)
         log.warning("reaper: job %s %s", job.id, action)
         actions.append((str(job.id), action))
     session.commit()
-    actions.extend(_resend_queued(session, settings, enqueue))
     return actions
 
 
-def _resend_queued(session: Session, settings: Settings,
-                   enqueue: Enqueue) -> list[tuple[str, str]]:
-    """Send again the jobs queued (or last sent) over ``reaper_requeue_queued_after_s`` ago:
-    a job is committed as ``queued`` before its message is sent, so a crash or a broker
-    failure in between leaves it with no message. A job still waiting behind others gets a
-    duplicate, which ``claim`` drops (at most one per job per interval)."""
-    actions: list[tuple[str, str]] = []
-    for job in jobs_db.stale_queued(session, settings.reaper_requeue_queued_after_s):
-        since = job.updated_at
-        if not jobs_db.touch_queued(session, job):
-            continue
-        session.commit()
-        enqueue(job)  # a broker failure here: the next pass, an interval later, tries again
-        log.warning("reaper: job %s queued since %s; message re-sent", job.id, since)
-        actions.append((str(job.id), "resent"))
-    return actions
-
-
-def requeue_unfinished(session: Session, enqueue: Enqueue) -> list[str]:
+def requeue_unfinished(session: Session, notify: Enqueue) -> list[str]:
     """Embedded server start-up: it owns the only worker, so every running job is an orphan
-    of the previous run and every queued job may have lost its message. Re-send them all;
-    a duplicate message is dropped by ``claim``."""
+    of the previous run and every released job's message may be lost: all wait again, for
+    the dispatcher to release."""
+    from service.db import scheduling as sched_db
+    from service.db import workers as workers_db
+
     queued = jobs_db.requeue_running(session)
+    sched_db.forget_releases(session)
+    workers_db.forget_all(session)
     session.commit()
     for job in queued:
-        enqueue(job)
+        notify(job)
     return [str(job.id) for job in queued]

@@ -2,9 +2,11 @@
 job by task name, and the broker check behind ``/readyz``.
 
 The service configures the app and sends ``vaelab.train_job`` by name, so it never imports
-the worker; ``worker.celery_app`` builds its consumer from :func:`make_app` and registers the
-tasks on it. Late ack + reject-on-worker-lost + prefetch 1: a message is acknowledged only
-after its job ends, and a worker holds at most one job it is not running. The visibility
+the worker; the dispatcher (:mod:`service.core.dispatcher`) is the only sender, to the queue
+of the worker it chose (:func:`worker_queue`); ``worker.celery_app`` builds its consumer
+from :func:`make_app` and registers the tasks on it. Late ack + reject-on-worker-lost +
+prefetch 1: a message is acknowledged only after its job ends, and a worker holds at most
+one job it is not running. The visibility
 timeout (Redis) is longer than the longest job so Redis does not redeliver a job that is
 still running; worker deaths are handled by the heartbeat reaper instead. No torch here: the
 prefork parent must never initialise CUDA before it forks.
@@ -20,7 +22,6 @@ from celery import Celery
 from kombu import Exchange, Queue
 
 from service.core.config import Settings, get_settings
-from service.db.models import Job
 
 log = logging.getLogger(__name__)
 
@@ -91,14 +92,24 @@ def app_for(settings: Settings) -> Celery:
         return app
 
 
-def enqueue(settings: Settings, job: Job, **options: object) -> None:
-    """Send ``train_job(job.id)`` to the job's queue. API priority 0..9, 9 most urgent.
-    ``options`` go to Celery's ``send_task`` (e.g. ``retry_policy``)."""
-    priority = int(job.priority)
-    if _is_redis(settings.broker):
-        priority = 9 - priority  # kombu's Redis transport serves 0 first
-    app_for(settings).send_task(TASK_NAME, args=[str(job.id)], queue=job.queue,
-                                priority=priority, **options)
+def worker_queue(worker: str) -> str:
+    """The queue only ``worker`` consumes: the dispatcher sends a released job there, to a
+    slot it knows is free."""
+    return f"vaelab.w.{worker}"
+
+
+def worker_queue_for(name: str) -> Queue:
+    return _queue(worker_queue(name))
+
+
+def send(settings: Settings, job_id: str, worker: str) -> None:
+    """Send ``train_job(job_id)`` to ``worker``'s own queue (the dispatcher is the only
+    caller). Raises what the broker raises when it is unreachable; kombu's own retries are
+    bounded so a broker outage costs the dispatcher seconds, not minutes."""
+    app = app_for(settings)
+    app.send_task(TASK_NAME, args=[job_id], queue=worker_queue_for(worker),
+                  retry=True, retry_policy={"max_retries": 1, "interval_start": 0.2,
+                                            "interval_step": 0.5, "interval_max": 1.0})
 
 
 def forget_deliveries(settings: Settings, delivery_tags: Sequence[str]) -> int:

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from service.core import budget
 from service.core.config import Settings
 from service.core.datasets import UnsafeUserFile, confine_dataset
-from service.core.jobs import Enqueue, QueueUnavailable
+from service.core.jobs import Enqueue, check_queued_quota
 from service.db import jobs as jobs_db
 from service.db import sweeps as sweeps_db
 from service.db.models import JOB_STATUSES, TERMINAL, Job, Sweep
@@ -125,9 +125,10 @@ def create(session: Session, settings: Settings, enqueue: Enqueue, *, name: str 
            owner: str, base: dict[str, Any], grid: dict[str, Any] | None,
            overrides: list[Any] | None, tags: list[str], priority: int,
            device: str) -> tuple[Sweep, list[Job]]:
-    """Record the sweep and its jobs, then send them. Raises :class:`SweepInvalid`, or
-    :class:`QueueUnavailable` after cancelling the jobs not yet sent (records kept)."""
+    """Record the sweep and its jobs as waiting (they count against ``owner`` like any job)
+    and wake the dispatcher. Raises :class:`SweepInvalid` or :class:`QuotaExceeded`."""
     points = _points(settings, base, grid, overrides)
+    check_queued_quota(session, settings, owner, device, adding=len(points))
     sweep = sweeps_db.create_sweep(
         session, name=name or str(base.get("name") or "sweep"), owner=owner, base=base,
         grid=grid, overrides=overrides, n_points=len(points))
@@ -141,15 +142,7 @@ def create(session: Session, settings: Settings, enqueue: Enqueue, *, name: str 
             for pt in points]
     session.commit()
     for job in jobs:
-        try:
-            enqueue(job)
-        except Exception as exc:  # noqa: BLE001 - the broker is down: keep the records
-            log.exception("enqueue failed for job %s of sweep %s", job.id, sweep.id)
-            for j in jobs:
-                if j.status == "queued":
-                    jobs_db.request_cancel(session, j.id)
-            session.commit()
-            raise QueueUnavailable(f"{exc}; the sweep's unsent jobs were cancelled") from exc
+        enqueue(job)
     return sweep, jobs
 
 

@@ -156,12 +156,6 @@ def create_job(
     return job
 
 
-def mark_unsent(session: Session, job: Job, error: str) -> None:
-    """The broker refused the job's message right after it was created: ``failed``."""
-    job.status, job.error = "failed", error
-    session.flush()
-
-
 def request_cancel(session: Session, job_id: uuid.UUID) -> Job | None:
     """Queued → cancelled at once; running → flag for the worker's ``should_stop``."""
     now = utcnow()
@@ -207,6 +201,7 @@ def claim(
     ).values(
         status="running", lease=lease, worker=worker, attempts=Job.attempts + 1,
         heartbeat_at=now, attempt_started_at=now, updated_at=now, error=None,
+        released_to=None, preempt_requested=False,
     ))
     if res.rowcount != 1:
         if max_attempts is not None:
@@ -248,10 +243,10 @@ NOT_COUNTED: tuple[Ended, ...] = ("database_lost", "preempted", "broker_lost")
 
 
 def requeue_attempt(session: Session, job_id: uuid.UUID, lease: str, reason: Ended,
-                    message: str) -> bool:
+                    message: str | None, **values: Any) -> bool:
     """End a running attempt as ``reason`` and queue its job again with its progress, if this
     attempt still holds the lease; a reason in :data:`NOT_COUNTED` gives the attempt back."""
-    values: dict[str, Any] = {"error": message}
+    values["error"] = message
     if reason in NOT_COUNTED:
         values["attempts"] = Job.attempts - 1
     return finish(session, job_id, lease, "queued", ended=reason, **values)
@@ -339,24 +334,6 @@ def reap_job(session: Session, job: Job, stale: datetime, max_attempts: int,
         return None
     attempts.close_attempt(session, job.id, job.lease, ended, error, now)
     return "requeued" if status == "queued" else status
-
-
-def stale_queued(session: Session, older_than_s: float) -> list[Job]:
-    """Jobs queued (or last sent) more than ``older_than_s`` ago, oldest first."""
-    old = utcnow() - timedelta(seconds=older_than_s)
-    return list(session.scalars(
-        select(Job).where(Job.status == "queued", Job.updated_at < old)
-        .order_by(Job.created_at)
-    ))
-
-
-def touch_queued(session: Session, job: Job) -> bool:
-    """Claim the re-send of a queued job: the CAS on ``updated_at`` picks one reaper and
-    restarts the job's clock."""
-    res = _update(session, update(Job).where(
-        Job.id == job.id, Job.status == "queued", Job.updated_at == job.updated_at,
-    ).values(updated_at=utcnow()))
-    return res.rowcount == 1
 
 
 def requeue_running(session: Session) -> list[Job]:

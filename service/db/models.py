@@ -1,6 +1,6 @@
 """Tables: ``jobs``, ``job_tags``, ``metrics``, ``metric_rollups``, ``artifacts``, ``sweeps``,
-``evaluations``, ``datasets``, ``users``, ``api_tokens``, ``job_attempts`` (SQLAlchemy 2.0
-typed mappings).
+``evaluations``, ``datasets``, ``users``, ``api_tokens``, ``job_attempts``, ``workers``,
+``user_usage`` (SQLAlchemy 2.0 typed mappings).
 
 Created by Alembic migrations only (``migrations/``); ``create_all`` is never called outside
 tests. Times are timezone-aware UTC; ``metrics.ts`` is unix seconds (the time the worker's
@@ -84,6 +84,13 @@ class Job(Base):
     warnings: Mapped[list[str] | None] = mapped_column(JSON)
     # migration 0010: sha256 of each user file at submit ({"dataset.path": hex})
     input_sha256: Mapped[dict[str, str] | None] = mapped_column(JSON)
+    # migration 0009, the dispatcher (service.db.scheduling): a queued job with
+    # ``released_to`` set has been sent to that worker's queue and awaits its claim
+    released_to: Mapped[str | None] = mapped_column(String(200))
+    released_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    preempt_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    preemptible: Mapped[bool] = mapped_column(Boolean, default=True)
+    preemptions: Mapped[int] = mapped_column(Integer, default=0)
 
     tag_rows: Mapped[list[JobTag]] = relationship(
         back_populates="job", cascade="all, delete-orphan", lazy="selectin"
@@ -293,3 +300,30 @@ class ApiToken(Base):
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (Index("uq_api_tokens_hash", "hash", unique=True),)
+
+
+class Worker(Base):
+    """A worker process and its job slots (migration 0009), registered at start-up and kept
+    alive by its heartbeat; a silent worker's slots stop counting."""
+
+    __tablename__ = "workers"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    device_kind: Mapped[str] = mapped_column(String(8))  # cpu | gpu | any (serves both)
+    gpu_index: Mapped[int | None] = mapped_column(Integer)
+    gpu_name: Mapped[str | None] = mapped_column(String(200))
+    memory_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    slots: Mapped[int] = mapped_column(Integer)
+    heartbeat_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class UserUsage(Base):
+    """Each user's decayed usage in device-seconds as of ``as_of`` (migration 0009): the
+    dispatcher decays it by the half-life and adds its running jobs' time at every pass."""
+
+    __tablename__ = "user_usage"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    device_seconds: Mapped[float] = mapped_column(Double)
+    as_of: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from tests.chaos.servers import PostgresCluster, RedisServer
-from tests.conftest import Backend, Procs, wait_for
+from tests.conftest import ADMIN, Backend, Procs, make_user, wait_for
 
 TERMINAL = {"succeeded", "failed", "cancelled"}
 
@@ -56,6 +56,7 @@ def chaos_backend(tmp: Path, redis: RedisServer, pg: PostgresCluster | None = No
     db_url = pg.url if pg is not None else f"sqlite:///{tmp / 'vaelab.db'}"
     backend = Backend("chaos", db_url, redis.url, tmp, f"_{uuid.uuid4().hex[:8]}")
     migrate.upgrade(db_url)
+    backend.token = make_user(db_url, ADMIN, "admin")
     return backend
 
 
@@ -68,7 +69,7 @@ class ChaosStack:
         self.url = procs.api(backend, **self.env)
         self.worker = self.start_worker()
         self.http = httpx.Client(base_url=self.url, timeout=30,
-                                 headers={"X-Vaelab-User": "chaos"})
+                                 headers=backend.auth)
 
     def start_worker(self):  # noqa: ANN201
         self.worker = self.procs.worker(self.backend, **self.env)

@@ -89,36 +89,3 @@ def _zombie(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
     except OSError:
         return True
-
-
-def test_resend_waits_for_the_broker_to_return(tmp_path, redis_server) -> None:  # noqa: ANN001
-    """worker.outage.resend, the re-send of an interrupted job, retries with backoff while
-    Redis is down and delivers the message once it is back (kombu's connection errors were
-    not retried before)."""
-    import threading
-
-    import redis
-
-    from service.db import jobs as jobs_db
-    from service.db.session import session_scope
-    from worker.outage import resend
-
-    backend = chaos_backend(tmp_path, redis_server)
-    settings = backend.settings()
-    with session_scope(settings.db_url) as s:
-        job = jobs_db.create_job(s, settings, tiny_spec(), owner="chaos", device="cpu")
-    redis_server.stop()
-    timer = threading.Timer(3.0, redis_server.start)
-    timer.start()
-    started = time.monotonic()
-    try:
-        resend(settings, job, max_wait_s=60)
-    finally:
-        timer.join()
-    took = time.monotonic() - started
-    assert took >= 2.5  # it waited for the broker rather than failing
-    r = redis.Redis.from_url(redis_server.url)
-    queued = sum(r.llen(k) for k in r.scan_iter(f"{settings.cpu_queue}*")
-                 if r.type(k) == b"list")
-    assert queued == 1
-    print(f"resend delivered {took:.1f} s after the broker went down (back after 3 s)")

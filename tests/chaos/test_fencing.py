@@ -47,7 +47,7 @@ class Stack:
         self.backend, self.procs = backend, procs
         self.url = procs.api(backend)
         self.http = httpx.Client(base_url=self.url, timeout=30,
-                                 headers={"X-Vaelab-User": "chaos"})
+                                 headers=backend.auth)
         self.root = Path(backend.env()["VAELAB_ARTIFACT_ROOT"])
 
     def submit(self, spec: dict) -> str:

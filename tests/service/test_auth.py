@@ -63,6 +63,9 @@ EXPECT = {
     ("POST", "/api/v1/tokens"): "any",
     ("GET", "/api/v1/tokens"): "any",
     ("DELETE", "/api/v1/tokens/{token_id}"): "self",
+    ("GET", "/api/v1/queue"): "any",
+    ("POST", "/api/v1/jobs/{job_id}/preempt"): "admin",
+    ("POST", "/api/v1/jobs/{job_id}/preemptible"): "admin",
 }
 OPEN = {"/healthz", "/readyz", "/metrics"}
 
@@ -145,6 +148,8 @@ def call(client: TestClient, method: str, template: str, params: dict[str, str],
         kwargs["json"] = {"name": f"u{uuid.uuid4().hex[:8]}"}
     elif (method, template) == ("PATCH", "/api/v1/users/{name}"):
         kwargs["json"] = {"weight": 1.0}
+    elif (method, template) == ("POST", "/api/v1/jobs/{job_id}/preemptible"):
+        kwargs["json"] = {"preemptible": True}
     elif method in ("POST", "PATCH"):
         kwargs["json"] = {}
     if template == "/api/v1/compare":

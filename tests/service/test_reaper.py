@@ -120,31 +120,6 @@ def test_requeue_unfinished_resends_queued_and_orphaned_jobs(settings) -> None: 
     assert _get(settings, running).status == "queued"
 
 
-def test_reaper_resends_a_job_left_queued_and_claim_drops_the_duplicate(settings) -> None:  # noqa: ANN001
-    settings = settings.model_copy(update={"reaper_requeue_queued_after_s": 300})
-    jid = _job(settings)  # committed as queued; its message never reached the broker
-    sent: list[uuid.UUID] = []
-    with session_scope(settings.db_url) as s:  # not long enough yet
-        assert (str(jid), "resent") not in jobops.reap(s, settings, lambda j: sent.append(j.id))
-    with session_scope(settings.db_url) as s:
-        s.execute(update(Job).where(Job.id == jid)
-                  .values(updated_at=utcnow() - timedelta(seconds=400)))
-    with session_scope(settings.db_url) as s:
-        assert (str(jid), "resent") in jobops.reap(s, settings, lambda j: sent.append(j.id))
-    assert sent == [jid]
-    with session_scope(settings.db_url) as s:  # once per interval, not every pass
-        assert (str(jid), "resent") not in jobops.reap(s, settings, lambda j: sent.append(j.id))
-    assert sent == [jid]
-    assert _get(settings, jid).status == "queued"
-    # the original message turns up after all: one claim wins, the duplicate is dropped
-    with session_scope(settings.db_url) as s:
-        assert jobs_db.claim(s, jid, "a", "w1", settings.reaper_stale_after_s)
-    with session_scope(settings.db_url) as s:
-        assert not jobs_db.claim(s, jid, "b", "w2", settings.reaper_stale_after_s)
-    job = _get(settings, jid)
-    assert (job.status, job.lease, job.attempts) == ("running", "a", 1)
-
-
 def test_redelivery_cannot_exceed_max_attempts(settings) -> None:  # noqa: ANN001
     """A redelivered message (not the reaper) finds a stale job whose attempts are used up:
     it ends failed with the reason, as the reaper would record it, and does not run again."""

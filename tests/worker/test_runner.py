@@ -23,10 +23,7 @@ from worker.sink import SqlMetricSink
 def test_database_error_in_training_propagates_and_the_job_stays_recoverable(
     backend, tmp_path,  # noqa: ANN001
 ) -> None:
-    # queued jobs other tests left in the shared database are not this test's subject: a slow
-    # run would otherwise see the reaper re-send them too
-    settings = backend.settings(reaper_stale_after_s=30, max_attempts=3,
-                                reaper_requeue_queued_after_s=10**9)
+    settings = backend.settings(reaper_stale_after_s=30, max_attempts=3)
     with session_scope(settings.db_url) as s:
         jid = jobs_db.create_job(s, settings, tiny_spec(), owner="runner").id
     with session_scope(settings.db_url) as s:

@@ -17,7 +17,7 @@ from service.api.deps import (
 )
 from service.api.errors import spec_error_list
 from service.api.params import Offset
-from service.api.responses import BY_ID, QUEUE_DOWN, conflict, invalid
+from service.api.responses import BY_ID, QUOTA, conflict, invalid
 from service.api.schemas import JobCreate, JobDetail, JobList, job_detail, job_summary
 from service.core import access
 from service.core import jobs as jobops
@@ -34,8 +34,7 @@ Sort = Literal[tuple(f"{d}{c}" for c in jobs_db.SORTS for d in ("", "-"))]  # ty
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=JobDetail,
-             responses={**invalid("Invalid spec: every bad field is listed."),
-                        **QUEUE_DOWN})
+             responses={**invalid("Invalid spec: every bad field is listed."), **QUOTA})
 def submit_job(
     body: JobCreate, session: SessionDep, settings: SettingsDep, user: CurrentUser,
     enqueue: EnqueueDep,
@@ -52,8 +51,8 @@ def submit_job(
         job = jobops.submit(session, settings, enqueue, spec, owner=user.name,
                             priority=body.priority, tags=body.tags,
                             device=body.resources.device)
-    except jobops.QueueUnavailable as exc:
-        raise HTTPException(503, f"the job queue is unavailable: {exc}") from exc
+    except jobops.QuotaExceeded as exc:
+        raise HTTPException(429, str(exc)) from None
     return job_detail(job)
 
 

@@ -30,7 +30,7 @@ from service.api.schemas import (
 )
 from service.core import access
 from service.core import sweeps as sweepops
-from service.core.jobs import QueueUnavailable
+from service.core.jobs import QuotaExceeded
 from service.core.uploads import name_uploaded
 from service.db import jobs as jobs_db
 from service.db import sweeps as sweeps_db
@@ -69,8 +69,8 @@ def create_sweep(body: SweepCreate, session: SessionDep, settings: SettingsDep,
             device=body.resources.device)
     except sweepops.SweepInvalid as exc:
         raise HTTPException(422, exc.errors) from None
-    except QueueUnavailable as exc:
-        raise HTTPException(503, f"the job queue is unavailable: {exc}") from exc
+    except QuotaExceeded as exc:
+        raise HTTPException(429, str(exc)) from None
     return _detail(sweep, jobs)
 
 

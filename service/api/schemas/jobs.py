@@ -85,6 +85,14 @@ class JobSummary(BaseModel):
     likelihood: str | None = Field(default=None, description="spec likelihood.kind")
     kl: str | None = Field(default=None, description="spec kl.schedule.kind")
     spec: dict[str, Any] | None = Field(default=None, description="With ?with_spec=true.")
+    preemptions: int = Field(default=0, description="Times the job was preempted (it then "
+                                                    "waited again and resumed exactly).")
+    preemptible: bool = Field(default=True, description="False: the dispatcher never "
+                                                        "preempts it (an admin's choice).")
+    preempt_requested: bool = Field(default=False, description="Asked to checkpoint and "
+                                                               "make room.")
+    released_to: str | None = Field(default=None, description="Queued: the worker it was "
+                                                              "sent to, not yet claimed.")
 
 
 class Attempt(BaseModel):
@@ -172,6 +180,8 @@ def _common(job: Job) -> dict[str, Any]:
         attempts=job.attempts, cancel_requested=job.cancel_requested,
         progress=progress_of(job), error=job.error, sweep_id=job.sweep_id,
         sweep_params=job.sweep_params, **_spec_labels(job.spec or {}),
+        preemptions=job.preemptions or 0, preemptible=bool(job.preemptible),
+        preempt_requested=bool(job.preempt_requested), released_to=job.released_to,
     )
 
 
