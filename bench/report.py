@@ -95,9 +95,9 @@ def machine() -> str:
             f"{torch_v}, load average {os.getloadavg()[0]:.1f} at the report")
 
 
-def table(results: dict[str, dict[str, Any]], when: str, host: str) -> str:
-    rows = [f"Generated {when} on {host} by `make bench` (`--quick` runs; "
-            "`bench/results.jsonl` holds every figure).", "",
+def table(results: dict[str, dict[str, Any]], when: str, host: str, note: str = "") -> str:
+    rows = [f"Generated {when} on {host} from `bench/results.jsonl` (which holds every "
+            f"figure; `make bench` appends to it).{' ' + note if note else ''}", "",
             "| benchmark | figures | targets | met |", "|---|---|---|---|"]
     for name in BENCHES:
         obj = results.get(name)
@@ -126,10 +126,12 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("results", help="the JSON lines file make bench wrote")
     p.add_argument("--readme", default=str(Path(__file__).resolve().parents[1] / "README.md"))
+    p.add_argument("--note", default="", help="a sentence for the table's header (how the "
+                   "lines were produced, when not by a plain make bench)")
     args = p.parse_args(argv)
     results = read_lines(Path(args.results))
     when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    rewrite(Path(args.readme), table(results, when, machine()))
+    rewrite(Path(args.readme), table(results, when, machine(), args.note))
     print(f"{args.readme}: benchmark table rewritten from {len(results)} benchmark(s)")
     return 0
 

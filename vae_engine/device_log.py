@@ -2,21 +2,22 @@
 
 A training step that converts a tensor to a Python number (``float(loss)``, ``.item()``,
 ``if torch.isfinite(loss)``) makes the host wait for the device to finish that step: on a
-GPU the step then costs its kernels *plus* a round trip, on a CPU it serialises the Python
-work of the next step behind the maths of this one. So the loop never reads inside a step
-(issue 14):
+GPU the step then costs its kernels *plus* a round trip, and the host cannot queue the next
+step's kernels while the device works (on a CPU, whose ops run synchronously anyway, a read
+costs only its call). So the loop never reads inside a step (issue 14):
 
 - the metrics of each logged step stay device tensors in :class:`DeviceLog` until
   :meth:`DeviceLog.read`, which turns all of them into floats with a single transfer; the
-  trainer reads every ``READ_EVERY`` steps (at a log point) and before anything that needs
-  the values (an evaluation, a checkpoint, a stop, the end), so the logged stream - its
-  steps and values - is the one a read per step would give;
-- the non-finite check is a sticky device flag: the first step whose loss is not finite
-  sets it, and from then on the fused Adam update is skipped (its ``found_inf`` input, as
-  the AMP grad scaler uses it), so the weights stay exactly those before that step - the
-  last good state. :attr:`DeviceLog.n_good` counts the good steps; at the next read the
-  trainer names the exact step (start + n_good + 1) and raises. The lag is bounded by the
-  read interval, and nothing after the bad step changes the model.
+  trainer reads at the first logged step at least ``read_every`` (``READ_EVERY``) steps
+  after the previous read, and before anything that needs the values (an evaluation, a
+  checkpoint, a stop, the end), so the logged stream - its steps and values - is the one a
+  read per step would give;
+- the non-finite check is a sticky device flag: the first step whose loss or gradient is
+  not finite sets it, and from then on the fused Adam update is skipped (its ``found_inf``
+  input, as the AMP grad scaler uses it), so the weights stay exactly those before that
+  step - the last good state. :attr:`DeviceLog.n_good` counts the good steps; at the next
+  read the trainer names the exact step (start + n_good + 1) and raises. The lag is at most
+  ``read_every + log_every - 1`` steps, and nothing after the bad step changes the model.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import torch
 from vae_engine.errors import NonFiniteLossError
 from vae_engine.io import MetricSink
 
-READ_EVERY = 32  # steps between reads of the device at most (fewer when log_every is larger)
+READ_EVERY = 32  # a read at the first logged step at least this many steps after the last
 
 
 class DeviceLog:

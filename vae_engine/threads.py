@@ -20,8 +20,8 @@ inter-op thread, and a passive OpenMP wait policy (``OMP_WAIT_POLICY=PASSIVE``, 
 OpenMP runtime when torch loads it, so :func:`passive_wait` must run before ``import torch``
 to take effect; the ``vaelab`` commands and the worker's pool children do that).
 
-The count is decided once per process (a run, a worker child): a load that starts later is
-not followed.
+The count is decided at the start of each run (``train``): a load that starts during a run
+is not followed.
 """
 
 from __future__ import annotations
@@ -184,7 +184,7 @@ def configure_threads(requested: int | None = None) -> int:
     return n
 
 
-_applied: int | None = None  # the count this process runs with, once chosen
+_applied: int | None = None  # the count this process runs with
 _default: int | None = None  # set_default_threads: a process-wide override (the worker's)
 
 
@@ -196,10 +196,11 @@ def set_default_threads(n: int | None) -> None:
 
 
 def ensure_threads(requested: int | None = None) -> int:
-    """Apply ``requested`` (or the process default, or a picked count) the first time, and a
-    new ``requested`` whenever one is given; the pick runs once per process."""
+    """Apply ``requested``, else the process default (set_default_threads), else a count
+    picked now - at every run, so a long-lived worker child follows the load job by job
+    (the pick samples /proc/stat for IDLE_SAMPLE_S)."""
     global _applied
     requested = requested if requested is not None else _default
-    if _applied is None or (requested is not None and requested != _applied):
+    if requested is None or requested != _applied:
         _applied = configure_threads(requested)
     return _applied
