@@ -254,16 +254,25 @@ def decide(waiting: Iterable[Waiting], running: Iterable[Running], slots: Iterab
     keyed = sorted([(-j.priority if caps[j.owner] is None or j.priority < caps[j.owner]
                      else -caps[j.owner], shares[j.owner], j.submitted, j.id, j) for j in rest])
     quota: dict[tuple[str, str], str | None] = {}  # fixed now: one check per user and kind
+    totals = {k: sum(unplaced[k].values()) for k in KINDS}
+    reasons = out.reasons
+    out.order.extend(t[3] for t in keyed)
     for negp, _share, _t, jid, job in keyed:
-        out.order.append(jid)
-        qk = (job.owner, job.kind)
+        kind = job.kind
+        qk = (job.owner, kind)
         blocked = quota[qk] if qk in quota else quota.setdefault(qk, st.over_quota(job))
         if blocked:
-            out.reasons[jid] = blocked
+            reasons[jid] = blocked
             continue
-        out.reasons[jid] = _why_waiting(st, job, -negp, unplaced[job.kind],
-                                        kinds_served[job.kind], preempt_for_fair_share, out)
-        unplaced[job.kind][-negp] += 1
+        ahead = unplaced[kind]
+        higher = totals[kind] - ahead.get(-negp, 0)
+        if higher and kinds_served[kind]:  # the common case of a long queue, inline
+            reasons[jid] = f"behind {higher} job{'s' if higher != 1 else ''} of higher priority"
+        else:
+            reasons[jid] = _why_waiting(st, job, -negp, ahead, kinds_served[kind],
+                                        preempt_for_fair_share, out)
+        ahead[-negp] += 1
+        totals[kind] += 1
     return out
 
 
