@@ -11,11 +11,8 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field
 
 from vae_engine.likelihoods.config import LIKELIHOODS
+from vae_engine.likelihoods.sigma_modes import SigmaMode
 from vae_engine.registry import ComponentConfig
-
-SigmaMode = Literal[
-    "fixed", "learned_shared", "optimal_shared", "optimal_per_image", "learned_per_pixel"
-]
 
 
 class GaussianLikelihood(ComponentConfig):

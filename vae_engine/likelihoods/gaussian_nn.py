@@ -32,19 +32,15 @@ likelihoods/config.py).
 from __future__ import annotations
 
 import math
-from typing import get_args
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from vae_engine.likelihoods.base import Likelihood
-from vae_engine.likelihoods.gaussian import SigmaMode
+from vae_engine.likelihoods.sigma_modes import SIGMA_MODES
 
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
-
-SIGMA_MODES = get_args(SigmaMode)
-
 
 def softclip(t: torch.Tensor, min_value: float) -> torch.Tensor:
     """Smooth lower clamp ``min + softplus(t - min)`` of the σ-VAE code."""
