@@ -103,9 +103,9 @@ def serve(host: str, port: int, data_dir: str | None, with_worker: bool = True) 
     from service.db.session import session_scope
     from service.main import create_app
 
-    if data_dir:
-        os.environ["VAELAB_DATA_DIR"] = data_dir
-    settings = Settings()
+    # --data-dir wins over VAELAB_DATA_DIR; the worker child gets it in its environment
+    # (start_worker), so nothing here changes this process's environment
+    settings = Settings(data_dir=data_dir) if data_dir else Settings()
     settings.ensure_dirs()
     lock = _lock(settings.data_dir.resolve())
     migrate.upgrade(settings.db_url)
