@@ -29,7 +29,7 @@ def trained(backend):  # noqa: ANN001, ANN201
 
     settings = backend.settings(reaper_enabled=False)
     app = create_app(settings)
-    with TestClient(app) as client:
+    with TestClient(app, headers=backend.auth) as client:
         jid, lease, result = submit_and_train(client, settings, tiny_spec())
         with session_scope(settings.db_url) as s:
             jobs_db.finish(s, jid, lease, "succeeded", step=result.step,
