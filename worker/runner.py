@@ -249,7 +249,17 @@ def _done(outcome: str) -> str:
 def _train(spec_dict, device, sink, artifacts, resume_from, hb, inputs=None):  # noqa: ANN001, ANN202
     """``inputs``: (the checksums recorded at submit, the dataset root): the user files are
     opened safely and verified first (:mod:`service.core.inputs`) and the engine reads them
-    through the open descriptors."""
+    through the open descriptors; a message naming a descriptor names the file instead."""
+    from service.core.inputs import name_descriptors
+
+    outcome, values = _train_opened(spec_dict, device, sink, artifacts, resume_from, hb,
+                                    inputs, opened := {})
+    if values.get("error") and opened:
+        values["error"] = name_descriptors(values["error"], spec_dict, opened["spec"])
+    return outcome, values
+
+
+def _train_opened(spec_dict, device, sink, artifacts, resume_from, hb, inputs, opened):  # noqa: ANN001, ANN202
     from service.core.inputs import InputChanged, open_inputs
     from vae_engine import train
     from vae_engine.errors import NonFiniteLossError, VaelabError
@@ -259,6 +269,7 @@ def _train(spec_dict, device, sink, artifacts, resume_from, hb, inputs=None):  #
     try:
         if inputs is not None:
             spec_dict, fds = open_inputs(spec_dict, *inputs)
+            opened["spec"] = spec_dict
         spec = parse_spec(spec_dict)
         result = train(
             spec, sink, artifacts, resume_from=resume_from, should_stop=hb.should_stop,

@@ -118,3 +118,13 @@ def open_inputs(spec: dict[str, Any], recorded: dict[str, str] | None,
             os.close(fd)
         raise
     return out, fds
+
+
+def name_descriptors(message: str, given: dict[str, Any], opened: dict[str, Any]) -> str:
+    """``message`` with each ``/proc/self/fd/N`` that :func:`open_inputs` put in ``opened``
+    replaced by the path the spec ``given`` named (the engine's errors name what it read)."""
+    before, after = user_file_paths(given), user_file_paths(opened)
+    for dotted, fd_path in after.items():
+        if dotted in before and fd_path != before[dotted]:
+            message = message.replace(str(fd_path), str(before[dotted]))
+    return message

@@ -15,7 +15,7 @@ import pytest
 
 from service.core.inputs import InputChanged, open_confined
 from service.db import migrate
-from tests.conftest import Backend, Procs, tiny_spec, wait_for
+from tests.conftest import ADMIN, Backend, Procs, make_user, tiny_spec, wait_for
 
 
 def _npz(seed: int) -> bytes:
@@ -32,11 +32,12 @@ def stack(tmp_path: Path, procs: Procs):  # noqa: ANN201
                       f"sqla+sqlite:///{tmp_path / 'broker.db'}", tmp_path,
                       f"_{uuid.uuid4().hex[:8]}")
     migrate.upgrade(backend.db_url)
+    backend.token = make_user(backend.db_url, ADMIN, "admin")
     root = tmp_path / "datasets"
     root.mkdir()
     env = {"VAELAB_DATASET_ROOT": str(root)}
     url = procs.api(backend, **env)
-    return backend, env, root, httpx.Client(base_url=url, timeout=30)
+    return backend, env, root, httpx.Client(base_url=url, timeout=30, headers=backend.auth)
 
 
 def _submit(http: httpx.Client, path: str) -> str:
