@@ -114,30 +114,34 @@ def queue_state(session: Session, gpu_queue: str, live: list[tuple[str, str, int
 def _waiting(session: Session, gpu_queue: str, depth: dict[str, int] | None) -> list[Waiting]:
     # the long list is read through Core (no ORM row processing) and, on PostgreSQL, as
     # plain text and numbers that map straight onto Waiting
-    kind_col = case((Job.queue == gpu_queue, "gpu"), else_="cpu")
     conn = session.connection()
     pg = conn.dialect.name == "postgresql"
-    cols = [cast(Job.id, String), Job.owner, Job.priority, kind_col,
-            cast(func.extract("epoch", Job.created_at), Double)] if pg else \
-        [Job.id, Job.owner, Job.priority, kind_col, Job.created_at]
-    stmt = select(*cols).where(Job.status == "queued", Job.released_to.is_(None),
-                               Job.cancel_requested.is_(False))
+    where = (Job.status == "queued", Job.released_to.is_(None), Job.cancel_requested.is_(False))
+    src: Any = Job.__table__
     if depth is not None:
         # row_number over each (owner, kind) queue in the scheduler's order: the priority
         # capped by the owner's max_priority, then submit time, then id (a uuid orders as
-        # its text does, on both backends)
+        # its text does, on both backends); the owner compared bytewise (cheaper, and any
+        # collation partitions alike)
         capped = case((User.max_priority < Job.priority, User.max_priority),
                       else_=Job.priority)
-        rank = func.row_number().over(partition_by=(Job.owner, kind_col),
-                                      order_by=(capped.desc(), Job.created_at, Job.id))
-        ranked = (stmt.add_columns(rank.label("rank"), kind_col.label("k"))
-                  .outerjoin(User, User.name == Job.owner).subquery())
-        limit = case((ranked.c.k == "gpu", depth["gpu"]), else_=depth["cpu"])
-        stmt = select(*list(ranked.c)[:5]).where(ranked.c.rank <= limit)
-    rows = conn.execute(stmt)
+        gpu = Job.queue == gpu_queue
+        rank = func.row_number().over(
+            partition_by=(Job.owner.collate("C") if pg else Job.owner, gpu),
+            order_by=(capped.desc(), Job.created_at, Job.id))
+        ranked = (select(Job.id, Job.owner, Job.priority, Job.queue, Job.created_at,
+                         rank.label("rank"), case((gpu, depth["gpu"]), else_=depth["cpu"])
+                         .label("depth"))
+                  .outerjoin(User, User.name == Job.owner).where(*where).subquery())
+        src, where = ranked, (ranked.c.rank <= ranked.c.depth,)
+    c = src.c
+    kind_col = case((c.queue == gpu_queue, "gpu"), else_="cpu")
     if pg:
-        return list(map(Waiting._make, rows))
-    return [Waiting(str(i), o, p, k, _ts(c)) for i, o, p, k, c in rows]
+        stmt = select(cast(c.id, String), c.owner, c.priority, kind_col,
+                      cast(func.extract("epoch", c.created_at), Double)).where(*where)
+        return list(map(Waiting._make, conn.execute(stmt)))
+    stmt = select(c.id, c.owner, c.priority, kind_col, c.created_at).where(*where)
+    return [Waiting(str(i), o, p, k, _ts(t)) for i, o, p, k, t in conn.execute(stmt)]
 
 
 def running_per_user(session: Session) -> dict[str, int]:
