@@ -9,7 +9,10 @@ replica dispatches at a time:
 1. lets released jobs that no worker claimed within ``VAELAB_DISPATCH_CLAIM_TIMEOUT_S`` (or
    whose worker went silent) wait again;
 2. adds each user's running time to their decayed usage;
-3. reads the waiting and running jobs, the live slots and the policies, and asks
+3. reads the running jobs, the live slots, the policies and, of the waiting jobs, only
+   each (user, device kind) queue's first K (K = the live slots serving the kind; no more
+   of them can be released or preempt in one pass, see
+   :func:`service.core.scheduler.heads_needed`), and asks
    :func:`service.core.scheduler.decide`;
 4. marks the preemptions it chose, and releases jobs in order: the release is committed
    first, then the message is sent to the chosen worker's queue. A failed send (the broker
@@ -53,10 +56,15 @@ class PassResult:
     locked_out: bool = False
 
 
-def decide_now(session: Session, settings: Settings) -> tuple[Decision, list]:
-    """Read the state and decide, changing nothing (the queue listing and the benchmark)."""
+def decide_now(session: Session, settings: Settings, *, heads_only: bool = False
+               ) -> tuple[Decision, list]:
+    """Read the state and decide, changing nothing (the queue listing, the pass, the
+    benchmark). ``heads_only`` (the pass) reads only the waiting jobs that can matter to its
+    releases and preemptions (:func:`service.core.scheduler.heads_needed`): the same
+    releases and preemptions, but reasons and order for those jobs only."""
     live = workers_db.live(session, settings.reaper_stale_after_s)
-    waiting, running, slots = sched_db.queue_state(session, settings.gpu_queue, live)
+    waiting, running, slots = sched_db.queue_state(session, settings.gpu_queue, live,
+                                                   heads_only=heads_only)
     usage = sched_db.usage_now(session, utcnow(), settings.fair_share_half_life_h * 3600)
     decision = decide(waiting, running, slots, sched_db.user_policies(session), usage,
                       slot_charge_s=settings.fair_share_slot_charge_s,
@@ -74,7 +82,7 @@ def dispatch_once(session: Session, settings: Settings, send: Send) -> PassResul
     sched_db.accrue_usage(session, utcnow(), settings.fair_share_half_life_h * 3600,
                           sched_db.running_per_user(session))
     session.commit()
-    decision, _ = decide_now(session, settings)
+    decision, _ = decide_now(session, settings, heads_only=True)
     for job_id in decision.preemptions:
         if sched_db.request_preempt(session, uuid.UUID(job_id)):
             out.preempted.append(job_id)

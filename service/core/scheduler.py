@@ -93,6 +93,33 @@ def serves(slot_kind: str, job_kind: str) -> bool:
     return slot_kind == "any" or slot_kind == job_kind
 
 
+def heads_needed(running: Iterable[Running], slots: Iterable[Slot]) -> dict[str, int]:
+    """How many of each (user, kind) queue's first waiting jobs a pass's releases and
+    preemptions depend on: K(kind) = the live slots serving the kind (a worker holding more
+    jobs than its slots counts those), at least 1.
+
+    Exact, not a heuristic: a queue's jobs are visited in the queue's own order (capped
+    priority, submit time, id). Each release takes a free slot serving the kind and each
+    preemption a running job on one (or a slot already stopping), so at most K of a queue's
+    jobs do either, and they come first: after the first of its jobs that waits without
+    effect, a later one of no higher priority is either behind it (``higher`` > 0) or hits
+    the same no-victim memo, and no slot frees during a pass. The jobs past the K-th only add
+    to the counts behind which lower jobs wait, and a lower job behind one of them is also
+    behind the earlier job of that queue that waited (or there were no victims of the kind
+    at all). The reasons and the order of the jobs past the K-th do need the full list
+    (:func:`service.core.dispatcher.queue_view` reads it)."""
+    kind_of = {s.worker: s.kind for s in slots}
+    held: dict[str, int] = defaultdict(int)
+    for r in running:
+        held[r.worker] += 1
+    depth = {k: 0 for k in KINDS}
+    for s in slots:
+        for k in KINDS:
+            if serves(kind_of[s.worker], k):
+                depth[k] += max(s.capacity, held[s.worker])
+    return {k: max(n, 1) for k, n in depth.items()}
+
+
 class _State:
     """The mutable bookkeeping of one decision."""
 

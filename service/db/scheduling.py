@@ -19,7 +19,14 @@ from typing import Any
 from sqlalchemy import Double, String, case, cast, func, select, text, update
 from sqlalchemy.orm import Session
 
-from service.core.scheduler import Policy, Running, Slot, Waiting, decayed
+from service.core.scheduler import (
+    Policy,
+    Running,
+    Slot,
+    Waiting,
+    decayed,
+    heads_needed,
+)
 from service.db.models import Job, User, UserUsage, utcnow
 from service.db.session import get_engine
 
@@ -82,21 +89,15 @@ def kind_of(queue: str, gpu_queue: str) -> str:
     return "gpu" if queue == gpu_queue else "cpu"
 
 
-def queue_state(session: Session, gpu_queue: str, live: list[tuple[str, str, int]]
+def queue_state(session: Session, gpu_queue: str, live: list[tuple[str, str, int]], *,
+                heads_only: bool = False
                 ) -> tuple[list[Waiting], list[Running], list[Slot]]:
-    """The scheduler's inputs: waiting jobs, running and released jobs, live slots."""
-    # the long list (every waiting job) is read through Core (no ORM row processing) and, on
-    # PostgreSQL, as plain text and numbers that map straight onto Waiting
-    kind_col = case((Job.queue == gpu_queue, "gpu"), else_="cpu")
-    where = (Job.status == "queued", Job.released_to.is_(None), Job.cancel_requested.is_(False))
-    conn = session.connection()
-    if conn.dialect.name == "postgresql":
-        stmt = select(cast(Job.id, String), Job.owner, Job.priority, kind_col,
-                      cast(func.extract("epoch", Job.created_at), Double)).where(*where)
-        waiting = list(map(Waiting._make, conn.execute(stmt)))
-    else:
-        stmt = select(Job.id, Job.owner, Job.priority, kind_col, Job.created_at).where(*where)
-        waiting = [Waiting(str(i), o, p, k, _ts(c)) for i, o, p, k, c in conn.execute(stmt)]
+    """The scheduler's inputs: waiting jobs, running and released jobs, live slots.
+
+    ``heads_only`` (the dispatch pass) reads only each (user, kind) queue's first
+    :func:`~service.core.scheduler.heads_needed` waiting jobs in the queue's own order,
+    which make the same releases and preemptions as every waiting job; the queue listing
+    reads them all, for every job's reason."""
     running = [Running(str(i), o, p, kind_of(q, gpu_queue), (w if s == "running" else r) or "",
                        bool(pe), bool(pr), s != "running") for i, o, p, q, s, w, r, pe, pr in
                session.execute(select(Job.id, Job.owner, Job.priority, Job.queue, Job.status,
@@ -106,7 +107,41 @@ def queue_state(session: Session, gpu_queue: str, live: list[tuple[str, str, int
                                       | ((Job.status == "queued")
                                          & Job.released_to.is_not(None))))]
     slots = [Slot(name, kind, n) for name, kind, n in live]
-    return waiting, running, slots
+    depth = heads_needed(running, slots) if heads_only else None
+    return _waiting(session, gpu_queue, depth), running, slots
+
+
+def _waiting(session: Session, gpu_queue: str, depth: dict[str, int] | None) -> list[Waiting]:
+    # the long list is read through Core (no ORM row processing) and, on PostgreSQL, as
+    # plain text and numbers that map straight onto Waiting
+    conn = session.connection()
+    pg = conn.dialect.name == "postgresql"
+    where = (Job.status == "queued", Job.released_to.is_(None), Job.cancel_requested.is_(False))
+    src: Any = Job.__table__
+    if depth is not None:
+        # row_number over each (owner, kind) queue in the scheduler's order: the priority
+        # capped by the owner's max_priority, then submit time, then id (a uuid orders as
+        # its text does, on both backends); the owner compared bytewise (cheaper, and any
+        # collation partitions alike)
+        capped = case((User.max_priority < Job.priority, User.max_priority),
+                      else_=Job.priority)
+        gpu = Job.queue == gpu_queue
+        rank = func.row_number().over(
+            partition_by=(Job.owner.collate("C") if pg else Job.owner, gpu),
+            order_by=(capped.desc(), Job.created_at, Job.id))
+        ranked = (select(Job.id, Job.owner, Job.priority, Job.queue, Job.created_at,
+                         rank.label("rank"), case((gpu, depth["gpu"]), else_=depth["cpu"])
+                         .label("depth"))
+                  .outerjoin(User, User.name == Job.owner).where(*where).subquery())
+        src, where = ranked, (ranked.c.rank <= ranked.c.depth,)
+    c = src.c
+    kind_col = case((c.queue == gpu_queue, "gpu"), else_="cpu")
+    if pg:
+        stmt = select(cast(c.id, String), c.owner, c.priority, kind_col,
+                      cast(func.extract("epoch", c.created_at), Double)).where(*where)
+        return list(map(Waiting._make, conn.execute(stmt)))
+    stmt = select(c.id, c.owner, c.priority, kind_col, c.created_at).where(*where)
+    return [Waiting(str(i), o, p, k, _ts(t)) for i, o, p, k, t in conn.execute(stmt)]
 
 
 def running_per_user(session: Session) -> dict[str, int]:

@@ -18,6 +18,7 @@ from service.db.models import Job, UserUsage, Worker, utcnow
 from service.db.session import session_scope
 from tests.conftest import tiny_spec
 from tests.lab import fresh_backend, set_quota  # noqa: F401
+from tests.service.test_scheduler import heads
 
 
 @pytest.fixture
@@ -164,3 +165,54 @@ def test_running_time_accrues_to_its_owner(settings) -> None:  # noqa: ANN001
     with session_scope(settings.db_url) as s:
         usage = sched_db.usage_now(s, utcnow(), settings.fair_share_half_life_h * 3600)
     assert 99 < usage["alice"] < 102
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
+def test_the_pass_reads_few_waiting_jobs_and_decides_as_with_all(fresh_backend, seed) -> None:  # noqa: ANN001, F811
+    """A random queue (capped users, gpu/cpu/any workers, free and busy slots, released and
+    stopping jobs, equal submit times): the pass, reading only each queue's first K waiting
+    jobs, releases and preempts exactly what the decision on every waiting job does."""
+    import random
+
+    rng = random.Random(seed)
+    settings = fresh_backend.settings(reaper_stale_after_s=600,
+                                      preempt_for_fair_share=bool(seed % 2))
+    users = [f"u{i}" for i in range(4)]
+    for u in users:
+        set_quota(settings.db_url, u, max_priority=rng.choice([None, 3, 6]),
+                  max_running=rng.choice([None, None, 2]))
+    workers = [(f"w{i}", rng.choice(["gpu", "cpu", "any"]), rng.randint(1, 2)) for i in range(5)]
+    with session_scope(settings.db_url) as s:
+        for name, kind, n in workers:
+            workers_db.register(s, name, device_kind=kind, slots=n)
+        at = utcnow()
+        for _ in range(70):
+            job = jobs_db.create_job(s, settings, tiny_spec(), owner=rng.choice(users),
+                                     priority=rng.randint(0, 9),
+                                     device=rng.choice(["cuda", "cpu"]))
+            job.created_at = at + timedelta(seconds=rng.randint(0, 2))
+        for name, kind, n in workers:  # some slots busy (claimed or released), some free
+            for k in range(rng.randint(0, n)):
+                job = jobs_db.create_job(s, settings, tiny_spec(), owner=rng.choice(users),
+                                         priority=rng.randint(0, 9),
+                                         device="cpu" if kind == "cpu" else "cuda")
+                s.commit()
+                if rng.random() < 0.2:
+                    assert sched_db.release(s, job.id, name)
+                    continue
+                assert jobs_db.claim(s, job.id, f"l{name}{k}", name, 600)
+                if rng.random() < 0.2:
+                    assert sched_db.request_preempt(s, job.id)
+    with session_scope(settings.db_url) as s:
+        full, live = dispatcher.decide_now(s, settings)
+        few, _ = dispatcher.decide_now(s, settings, heads_only=True)
+        every, running, slots = sched_db.queue_state(s, settings.gpu_queue, live)
+        read, _, _ = sched_db.queue_state(s, settings.gpu_queue, live, heads_only=True)
+        policies = sched_db.user_policies(s)
+    # the SQL's window (capped priority, submit time, id; K per kind) is the scheduler's
+    assert sorted(read) == sorted(heads(every, running, slots, policies))
+    assert len(few.order) < len(full.order)  # the limit took effect
+    assert full.releases or full.preemptions
+    assert (few.releases, few.preemptions) == (full.releases, full.preemptions)
+    result = _pass(settings)
+    assert (result.released, result.preempted) == (full.releases, full.preemptions)

@@ -7,7 +7,16 @@ import random
 
 import pytest
 
-from service.core.scheduler import Policy, Running, Slot, Waiting, decayed, decide
+from service.core.scheduler import (
+    KINDS,
+    Policy,
+    Running,
+    Slot,
+    Waiting,
+    decayed,
+    decide,
+    heads_needed,
+)
 
 HOUR = 3600.0
 
@@ -148,3 +157,58 @@ def test_a_late_user_runs_within_one_job_length() -> None:
                              arrivals={"late": 50 * HOUR})
     assert first["late"] - 50 * HOUR <= 1.5 * HOUR  # the longest job in the simulation
     assert served["late"] > 0
+
+
+def random_queue(seed: int) -> tuple[list, list, list, dict, dict]:
+    """Waiting, running (some released, some stopping, some not preemptible), slots of every
+    kind (some free, one holding more jobs than its slots), capped users, usage; equal submit
+    times so that the id breaks ties."""
+    rng = random.Random(seed)
+    users = [f"u{i}" for i in range(rng.randint(1, 6))]
+    policies = {u: Policy(max_running=rng.choice([None, None, 1, 2, 5]),
+                          weight=rng.choice([1.0, 2.0]),
+                          max_priority=rng.choice([None, None, 2, 5, 7])) for u in users}
+    usage = {u: rng.uniform(0, 5 * HOUR) for u in users if rng.random() < 0.8}
+    sl = [Slot(f"w{i}", rng.choice(["gpu", "gpu", "cpu", "any"]), rng.randint(1, 3))
+          for i in range(rng.randint(1, 6))]
+    running = []
+    for s in sl:
+        for j in range(rng.randint(0, s.capacity + (1 if rng.random() < 0.1 else 0))):
+            kind = s.kind if s.kind != "any" else rng.choice(KINDS)
+            running.append(Running(f"r{s.worker}.{j}", rng.choice(users), rng.randint(0, 9),
+                                   kind, s.worker, rng.random() < 0.8, rng.random() < 0.15,
+                                   rng.random() < 0.15))
+    wait = [Waiting(f"j{rng.randrange(10**6):06d}.{i}", rng.choice(users), rng.randint(0, 9),
+                    rng.choice(KINDS), float(rng.randint(0, 40)))
+            for i in range(rng.randint(0, 120))]
+    return wait, running, sl, policies, usage
+
+
+def heads(wait: list[Waiting], running: list, sl: list, policies: dict) -> list[Waiting]:
+    """What the dispatch pass reads (service.db.scheduling.queue_state, heads_only)."""
+    depth = heads_needed(running, sl)
+
+    def cap(j: Waiting) -> int:
+        mp = policies[j.owner].max_priority
+        return j.priority if mp is None else min(j.priority, mp)
+
+    rank: dict[tuple, int] = {}
+    out = []
+    for j in sorted(wait, key=lambda j: (-cap(j), j.submitted, j.id)):
+        n = rank[(j.owner, j.kind)] = rank.get((j.owner, j.kind), 0) + 1
+        if n <= depth[j.kind]:
+            out.append(j)
+    return out
+
+
+@pytest.mark.parametrize("fair", [False, True])
+def test_the_first_k_waiting_jobs_of_each_queue_make_the_same_pass(fair: bool) -> None:
+    truncated = 0
+    for seed in range(400):
+        wait, running, sl, policies, usage = random_queue(seed)
+        few = heads(wait, running, sl, policies)
+        truncated += len(few) < len(wait)
+        full = decide(wait, running, sl, policies, usage, preempt_for_fair_share=fair)
+        part = decide(few, running, sl, policies, usage, preempt_for_fair_share=fair)
+        assert (part.releases, part.preemptions) == (full.releases, full.preemptions), seed
+    assert truncated > 100
