@@ -20,7 +20,7 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal, get_args
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, func, select, update
 from sqlalchemy.orm import Session
 
 from service.db.models import Job, JobAttempt, utcnow
@@ -57,10 +57,13 @@ def hold(conn: Connection | Session, job_id: uuid.UUID, lease: str | None) -> No
 
 def open_attempt(session: Session, job_id: uuid.UUID, lease: str, worker: str,
                  delivery_tag: str | None = None) -> int:
-    """The row of the attempt a claim just started (the job's ``attempts`` is its number);
-    its start step is the job's step until :func:`started_at_step` says where it resumed."""
-    number, step = session.execute(
-        select(Job.attempts, Job.step).where(Job.id == job_id)).one()
+    """The row of the attempt a claim just started, numbered after the job's earlier rows
+    (not ``jobs.attempts``, which an attempt ended by the infrastructure or a preemption
+    gives back); its start step is the job's step until :func:`started_at_step` says where
+    it resumed."""
+    step = session.scalar(select(Job.step).where(Job.id == job_id))
+    number = 1 + (session.scalar(select(func.max(JobAttempt.attempt))
+                                 .where(JobAttempt.job_id == job_id)) or 0)
     session.add(JobAttempt(job_id=job_id, attempt=number, lease=lease, worker=worker,
                            delivery_tag=delivery_tag, started_at=utcnow(), start_step=step))
     session.flush()
