@@ -35,7 +35,7 @@ def test_a_2_gib_post_gets_413_without_the_api_growing(procs: Procs, sqlite_back
                                                       declared: bool) -> None:  # noqa: ANN001
     url = procs.api(sqlite_backend, VAELAB_REAPER_ENABLED="false")
     pid = procs.procs[-1].pid
-    with httpx.Client(base_url=url, timeout=120) as c:  # warm every code path first
+    with httpx.Client(base_url=url, timeout=120, headers=sqlite_backend.auth) as c:  # warm up
         assert c.post("/api/v1/jobs", json={"spec": tiny_spec()}).status_code == 201
         assert c.post("/api/v1/jobs", content=_stream(2 * 1024**2),
                       headers={"content-type": "application/json"}).status_code == 413
