@@ -85,7 +85,7 @@ def test_a_preempted_job_resumes_exactly(fresh_backend, procs: Procs) -> None:  
     http = httpx.Client(base_url=url, timeout=30, headers=fresh_backend.auth)
     wait_for(lambda: http.get("/api/v1/queue").json()["workers"], 90, "the worker")
 
-    spec = long_spec(6)
+    spec = long_spec(40)  # long enough to be preempted even on an idle core
     low = _submit(http, fresh_backend, "bob", spec, priority=1)
     wait_for(lambda: _job(http, low)["progress"]["step"] >= 30, 180, "the long job under way")
     high = _submit(http, fresh_backend, "carol", tiny_spec(epochs=1), priority=9)
