@@ -91,9 +91,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.reaper_enabled:
             reaper = Reaper(settings, app.state.enqueue)
             reaper.start()
+        # a thread per lifespan (an app may be started more than once, e.g. by tests)
+        dispatcher = Dispatcher(settings) if settings.dispatch_enabled else None
+        app.state.dispatcher = dispatcher
         if dispatcher is not None:
             dispatcher.start()
         yield
+        app.state.dispatcher = None
         if dispatcher is not None:
             dispatcher.stop()
         if reaper is not None:
@@ -105,10 +109,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     # the dispatcher is the only sender to the broker; a submit commits the job as waiting
     # and wakes it (app.state.enqueue keeps its name for the routes' EnqueueDep)
-    dispatcher = Dispatcher(settings) if settings.dispatch_enabled else None
-    app.state.dispatcher = dispatcher
+    app.state.dispatcher = None
 
     def enqueue(_job: Job) -> None:
+        dispatcher = app.state.dispatcher
         if dispatcher is not None:
             dispatcher.wake()
 

@@ -52,7 +52,9 @@ def test_api_answers_503_with_retry_after_when_the_database_refuses(tmp_path) ->
     url = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/vaelab"
     settings = Settings(database_url=url, broker_url="memory://", data_dir=tmp_path,
                         db_retry_after_s=7)
-    client = TestClient(create_app(settings))  # no lifespan: it would refuse to start
+    # no lifespan: it would refuse to start. A token of some kind: checking it needs the
+    # database, which answers 503 like every route
+    client = TestClient(create_app(settings), headers={"Authorization": "Bearer vl_anything"})
     for path in ("/api/v1/jobs", f"/api/v1/jobs/{uuid.uuid4()}", "/readyz"):
         started = time.monotonic()
         r = client.get(path)
