@@ -32,7 +32,7 @@ lint: $(STAMP)
 # BENCH_ARGS=--quick by default; BENCH_ARGS= runs the full sizes.
 BENCH_ARGS ?= --quick
 BENCH_RESULTS ?= bench/results.jsonl
-BENCHES := engine_vs_pythae contention metrics_store service_overhead dashboard shapes_beta_sweep
+BENCHES := engine_vs_pythae contention metrics_store service_overhead dashboard scheduler shapes_beta_sweep
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
