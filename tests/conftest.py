@@ -191,10 +191,18 @@ def _make_sqlite(tmp: Path) -> Backend:
 @pytest.fixture(scope="session", params=["sqlite", "postgres"])
 def backend(request, tmp_path_factory) -> Iterator[Backend]:  # noqa: ANN001
     """A migrated database and a broker, one per backend for the whole session."""
+    b = make_backend(request.param, tmp_path_factory.mktemp(f"vaelab-{request.param}"))
+    yield b
+    for fn in b.cleanup:
+        fn()
+
+
+def make_backend(kind: str, tmp: Path) -> Backend:
+    """A migrated database (``sqlite`` or ``postgres``: a fresh one on the test server) with
+    its broker and the admin every fixture acts as; skips or fails (CI) without servers."""
     from service.db import migrate
 
-    tmp = tmp_path_factory.mktemp(f"vaelab-{request.param}")
-    if request.param == "postgres":
+    if kind == "postgres":
         if not _pg_reachable():
             msg = f"PostgreSQL/Redis unreachable ({PG_ADMIN_URL}, {REDIS_URL})"
             if REQUIRE_SERVERS:
@@ -205,19 +213,12 @@ def backend(request, tmp_path_factory) -> Iterator[Backend]:  # noqa: ANN001
         b = _make_sqlite(tmp)
     migrate.upgrade(b.db_url)
     b.token = make_user(b.db_url, ADMIN, "admin")
-    yield b
-    for fn in b.cleanup:
-        fn()
+    return b
 
 
 @pytest.fixture(scope="session")
 def sqlite_backend(tmp_path_factory) -> Iterator[Backend]:  # noqa: ANN001
-    from service.db import migrate
-
-    b = _make_sqlite(tmp_path_factory.mktemp("vaelab-embedded"))
-    migrate.upgrade(b.db_url)
-    b.token = make_user(b.db_url, ADMIN, "admin")
-    yield b
+    yield make_backend("sqlite", tmp_path_factory.mktemp("vaelab-embedded"))
 
 
 # ------------------------------------------------------------------------- processes

@@ -12,16 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import (
-    ADMIN,
-    PG_ADMIN_URL,
-    REQUIRE_SERVERS,
-    Backend,
-    _make_postgres,
-    _make_sqlite,
-    _pg_reachable,
-    make_user,
-)
+from tests.conftest import Backend, make_backend
 
 
 def as_user(backend: Backend, name: str) -> dict[str, str]:
@@ -43,19 +34,7 @@ def set_quota(db_url: str, name: str, **policy: object) -> None:
 @pytest.fixture(params=["sqlite", "postgres"])
 def fresh_backend(request, tmp_path) -> Iterator[Backend]:  # noqa: ANN001
     """A migrated database (and broker queues) of this test's own, on each backend."""
-    from service.db import migrate
-
-    if request.param == "postgres":
-        if not _pg_reachable():
-            msg = f"PostgreSQL/Redis unreachable ({PG_ADMIN_URL})"
-            if REQUIRE_SERVERS:
-                pytest.fail(msg)
-            pytest.skip(msg)
-        b = _make_postgres(tmp_path)
-    else:
-        b = _make_sqlite(tmp_path)
-    migrate.upgrade(b.db_url)
-    b.token = make_user(b.db_url, ADMIN, "admin")
+    b = make_backend(request.param, tmp_path)
     yield b
     for fn in b.cleanup:
         fn()
