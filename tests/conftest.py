@@ -54,8 +54,15 @@ def tiny_spec(**train: int) -> dict:
     return spec
 
 
-def long_spec(epochs: int = 30) -> dict:
-    """Long enough to act on mid-job; evaluation only at the end keeps epochs short."""
+def long_spec(epochs: int = 60) -> dict:
+    """Long enough to act on mid-job; evaluation only at the end keeps epochs short.
+
+    A test that disturbs a job mid-run (a kill, a restart, a freeze) needs it still training
+    when the disturbance lands. A step of this model takes 2-16 ms depending on the machine
+    and its load (~450 steps/s measured in an idle worker here), and a test sees the job's
+    progress only through polls 0.2 s apart, so the default 60 epochs (1,440 steps) leave
+    seconds of margin even on a fast, idle machine. 4-8 epochs did not: a CI run saw a
+    4-epoch job finish between the poll and the kill."""
     return tiny_spec(epochs=epochs, eval_every_epochs=0, checkpoint_every_epochs=1)
 
 

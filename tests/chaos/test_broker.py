@@ -21,10 +21,13 @@ from tests.conftest import long_spec, tiny_spec, wait_for
 def test_redis_restart_mid_job_needs_no_operator(tmp_path, redis_server, procs) -> None:  # noqa: ANN001
     backend = chaos_backend(tmp_path, redis_server)
     stack = ChaosStack(backend, procs)
-    jid = stack.submit(long_spec(6))["id"]
+    jid = stack.submit(long_spec())["id"]
     stack.wait_step(jid, 20)
     worker_pid = stack.worker.pid
-    redis_server.restart(down_s=5.0)
+    redis_server.stop()
+    assert stack.job(jid)["status"] == "running", "the job ended before Redis went down"
+    time.sleep(5.0)
+    redis_server.start()
     back_at = time.monotonic()
     job = stack.wait_status(jid, TERMINAL, timeout=60)
     done_after = time.monotonic() - back_at
@@ -45,7 +48,7 @@ def test_sigterm_to_the_pool_child_requeues_and_the_worker_goes_on(tmp_path, red
                                                                     procs) -> None:
     backend = chaos_backend(tmp_path, redis_server)
     stack = ChaosStack(backend, procs)
-    jid = stack.submit(long_spec(6))["id"]
+    jid = stack.submit(long_spec())["id"]
     stack.wait_step(jid, 20)
     child = _pool_child(stack.worker.pid)
     os.kill(child, signal.SIGTERM)

@@ -140,7 +140,8 @@ def test_watch_reattaches_and_survives_an_api_restart(stack: Stack, tmp_path) ->
         return proc
 
     api = start_api()
-    jid = stack.submit(tiny_spec(epochs=8, eval_every_epochs=4),
+    # 30 epochs: still training when the API is killed, however fast the machine
+    jid = stack.submit(tiny_spec(epochs=30, eval_every_epochs=10),
                        resources={"device": "cpu"})["id"]
     watcher = subprocess.Popen(
         [sys.executable, "-m", "service.cli", "watch", jid[:8], "--url", url], cwd=ROOT,
@@ -154,6 +155,7 @@ def test_watch_reattaches_and_survives_an_api_restart(stack: Stack, tmp_path) ->
         running = stack.job(jid)
         assert running["progress"]["eta_seconds"] is not None
         Procs.kill(api)  # SIGKILL: the stream breaks mid-job
+        assert stack.job(jid)["status"] == "running", "the job ended before the API was killed"
         time.sleep(2.0)
         api = start_api()
         out, _ = watcher.communicate(timeout=400)
