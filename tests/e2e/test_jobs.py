@@ -113,7 +113,7 @@ def test_submit_watch_succeeds_with_metrics_and_artifacts(stack: Stack, tmp_path
 
 
 def test_cancel_a_running_job_ends_cancelled_with_a_checkpoint(stack: Stack) -> None:
-    jid = stack.submit(long_spec(30), resources={"device": "cpu"})["id"]
+    jid = stack.submit(long_spec(), resources={"device": "cpu"})["id"]
     wait_for(lambda: stack.job(jid)["progress"]["step"] >= 10, 120, "training to start")
     r = stack.http.post(f"/api/v1/jobs/{jid}/cancel")
     assert r.status_code == 200 and r.json()["cancel_requested"] is True

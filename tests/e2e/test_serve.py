@@ -84,7 +84,7 @@ def test_serve_restart_runs_the_queued_job_and_ctrl_c_requeues(procs: Procs, tmp
     assert (data / "broker.db").exists()
 
     # Ctrl-C with a job running: both processes stop; the job checkpoints and is requeued
-    long_id = httpx.post(f"{url}/api/v1/jobs", json={"spec": long_spec(30)},
+    long_id = httpx.post(f"{url}/api/v1/jobs", json={"spec": long_spec()},
                          timeout=10, headers=AUTH).json()["id"]
     wait_for(lambda: _job(url, long_id)["progress"]["step"] >= 10, 120, "the long job to run")
     second.send_signal(signal.SIGINT)
