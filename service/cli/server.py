@@ -202,7 +202,6 @@ def _require_database(s: Settings, option: str | None) -> None:
     from pathlib import Path
 
     from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import SQLAlchemyError
 
     from service.db import migrate
     from vae_engine.errors import VaelabError
@@ -215,10 +214,9 @@ def _require_database(s: Settings, option: str | None) -> None:
         raise VaelabError(f"vaelab admin-token: no database at {parsed.database} (set "
                           f"{where} to the server's)")
     try:
-        migrate.check(url)
+        migrate.check_reachable(url)
     except migrate.NotMigratedError as exc:
         raise VaelabError(f"vaelab admin-token: {exc}") from None
-    except SQLAlchemyError as exc:
-        cause = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+    except migrate.DatabaseUnreachable as exc:
         raise VaelabError(f"vaelab admin-token: cannot open the database {_safe_url(url)} "
-                          f"({where}): {cause}") from None
+                          f"({where}): {exc}") from None
