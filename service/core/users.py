@@ -118,6 +118,6 @@ def recover_admin(settings: Settings, name: str | None = None,
         expires = utcnow() + timedelta(days=expires_days) if expires_days else None
         row, secret = users_db.create_token(s, name, expires_at=expires)
         recovered = Recovered(name, created, enabled, row.id, secret, expires)
-    log.warning("admin-token: a new token %s for admin %s, written to the database directly",
+    log.info("admin-token: a new token %s for admin %s, written to the database directly",
                 recovered.token_id, name)
     return recovered
