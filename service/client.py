@@ -182,7 +182,8 @@ class Client:
         """Yield ``(event, data, id)`` until the ``end`` event. A dropped connection, an API
         that is down or restarting (connection refused, 502/503/504) is retried with
         ``Last-Event-ID`` after a growing pause (:data:`BACKOFF_S`), telling ``on_wait``
-        why and for how long; other HTTP errors raise :class:`ApiError`."""
+        why and for how long; other HTTP errors, and an ``error`` event (the server ended
+        the stream, e.g. its token was revoked: 401), raise :class:`ApiError`."""
         failures = 0
         while True:
             headers = {"Accept": "text/event-stream"}
@@ -195,6 +196,8 @@ class Client:
                         resp.read()
                         self._json(resp)
                     for event, data, eid in read_events(resp):
+                        if event == "error":  # the server closed it (a revoked token)
+                            raise ApiError(int(data.get("status") or 500), data.get("detail"))
                         failures = 0
                         if eid is not None:
                             last_event_id = eid

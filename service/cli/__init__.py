@@ -1,5 +1,5 @@
 """The ``vaelab`` command: ``train`` runs a spec locally (vae_engine.cli); the service adds
-``serve``, ``api``, ``worker``, ``migrate`` (:mod:`.server`), ``submit``, ``jobs``,
+``serve``, ``api``, ``worker``, ``migrate``, ``admin-token`` (:mod:`.server`), ``submit``, ``jobs``,
 ``status``, ``cancel`` (:mod:`.jobs`), ``queue``, ``preempt`` (:mod:`.queue`), ``sweep``
 (:mod:`.sweeps`), ``rd`` and ``download`` (:mod:`.results`), ``users``, ``tokens`` and
 ``login`` (:mod:`.users`). This module assembles the parser and dispatches.
@@ -31,6 +31,7 @@ def add_service_parsers(sub: argparse._SubParsersAction) -> None:
     server.add_api(sub)
     server.add_worker(sub)
     server.add_migrate(sub)
+    server.add_admin_token(sub)
     jobs.add_submit(sub)
     jobs.add_jobs(sub)
     sweeps.add_sweep(sub)

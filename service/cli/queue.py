@@ -33,6 +33,10 @@ def queue_text(q: dict) -> str:
     busy = sum(w["busy"] for w in q["workers"] if w["live"])
     lines.append(f"({q['running']} running, {q['waiting']} waiting; {busy} of {slots} slots "
                  f"busy on {sum(1 for w in q['workers'] if w['live'])} live workers)")
+    if q.get("hidden"):
+        n = q["hidden"]
+        lines.append(f"({n} job{'s' if n != 1 else ''} of other users not shown: the lab's "
+                     f"read scope is owner-only)")
     return "\n".join(lines)
 
 

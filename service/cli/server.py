@@ -1,11 +1,16 @@
-"""The server-side commands: ``serve`` (the embedded default), ``api``, ``worker`` and
-``migrate``."""
+"""The server-side commands: ``serve`` (the embedded default), ``api``, ``worker``,
+``migrate`` and ``admin-token`` (offline recovery of an admin's access). They work on the
+configured database directly (VAELAB_DATABASE_URL, else <VAELAB_DATA_DIR>/vaelab.db)."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import socket
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from service.core.config import Settings
 
 
 def positive_int(text: str) -> int:
@@ -60,6 +65,38 @@ def add_migrate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--revision", default="head",
                    help="The Alembic revision to upgrade to (default head).")
     p.set_defaults(func=cmd_migrate)
+
+
+def add_admin_token(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "admin-token", help="On the server: a fresh admin token, written straight into the "
+        "database (no API, no token needed): the way back in when every admin token is lost "
+        "or revoked.",
+        description="Run where the server's settings are (VAELAB_DATABASE_URL, or the "
+        "embedded server's --data-dir): prints a new token of an admin once. --user NAME "
+        "that admin (a new name creates an admin; a disabled admin is enabled again); "
+        "default the only admin.")
+    p.add_argument("--user", help="The admin (default: the only one).")
+    p.add_argument("--expires-days", type=positive_float, default=None, metavar="D",
+                   help="Expire after D days (default never).")
+    p.add_argument("--data-dir", default=None,
+                   help="The embedded server's data folder (default VAELAB_DATA_DIR, else "
+                        "./vaelab-data); its database unless VAELAB_DATABASE_URL is set.")
+    p.add_argument("--save", action="store_true",
+                   help="Also write the token to <data dir>/admin.token (0600), where the CLI "
+                        "on this machine finds it.")
+    p.set_defaults(func=cmd_admin_token)
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of days, got {text!r}")
+    return value
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -133,3 +170,53 @@ def _safe_url(url: str) -> str:
     from sqlalchemy.engine import make_url
 
     return make_url(url).render_as_string(hide_password=True)
+
+
+def cmd_admin_token(args: argparse.Namespace) -> int:
+    from service.core.config import Settings
+    from service.core.users import RecoveryRefused, recover_admin, write_secret
+    from vae_engine.errors import VaelabError
+
+    s = Settings(data_dir=args.data_dir) if args.data_dir else Settings()
+    _require_database(s, "--data-dir" if args.data_dir else None)
+    try:
+        got = recover_admin(s, args.user, args.expires_days)
+    except RecoveryRefused as exc:
+        raise VaelabError(f"vaelab admin-token: {exc}") from None
+    what = "created admin" if got.created else "admin"
+    print(f"{what} {got.name}" + (" (enabled again)" if got.enabled else "")
+          + f"; database {_safe_url(s.db_url)}")
+    print(f"token {got.token_id} for {got.name}"
+          + (f", expires {got.expires_at.isoformat(timespec='seconds')}"
+             if got.expires_at else "")
+          + f":\n  {got.secret}\n(shown this once: only its hash is kept)")
+    if args.save:
+        write_secret(s.admin_token_file, got.secret)
+        print(f"written to {s.admin_token_file} (the CLI on this machine uses it)")
+    return 0
+
+
+def _require_database(s: Settings, option: str | None) -> None:
+    """A one-line VaelabError naming the setting unless ``s``' database is there, reachable
+    and migrated (an absent SQLite file is not created)."""
+    from pathlib import Path
+
+    from sqlalchemy.engine import make_url
+
+    from service.db import migrate
+    from vae_engine.errors import VaelabError
+
+    url = s.db_url
+    where = option or ("VAELAB_DATABASE_URL" if s.database_url else
+                       "VAELAB_DATA_DIR / --data-dir")
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and not Path(parsed.database or "").is_file():
+        raise VaelabError(f"vaelab admin-token: no database at {parsed.database} (set "
+                          f"{where} to the server's)")
+    try:
+        migrate.check_reachable(url)
+    except migrate.NotMigratedError as exc:
+        raise VaelabError(f"vaelab admin-token: {exc}") from None
+    except migrate.DatabaseUnreachable as exc:
+        raise VaelabError(f"vaelab admin-token: cannot open the database {_safe_url(url)} "
+                          f"({where}): {exc}") from None

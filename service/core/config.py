@@ -70,6 +70,11 @@ class Settings(BaseSettings):
                                    "(everyone with a token) or `owner` (its owner and admins; "
                                    "others get 404).",
     )
+    stream_token_check_s: float = Field(
+        default=2.0, gt=0, description="An open event stream re-checks its token this often "
+                                       "and ends (`event: error`, 401) once the token is "
+                                       "revoked or expired or its user disabled.",
+    )
     visibility_timeout_s: int = Field(
         default=7 * 24 * 3600, ge=60,
         description="Redis redelivers an unacked message after this; > the longest job.",

@@ -155,10 +155,37 @@ class Dispatcher(threading.Thread):
         self.join(timeout=10)
 
 
+# what a member sees instead of "preempting job 3f94a365 of bob" under read_scope=owner
+PREEMPTING_ANOTHERS = "preempting a running job of another user"
+
+
 @dataclass
 class QueueView:
     entries: list[tuple[str, str | None, object]]  # (state, reason, Job)
     workers: list[tuple[object, int, bool]]  # (Worker, busy slots, live)
+    # waiting job id -> the owner of the running job it preempts
+    victim_owner: dict[str, str] = field(default_factory=dict)
+
+    def visible_to(self, owner: str | None
+                   ) -> tuple[list[tuple[int, str, str | None, object]], int]:
+        """``(position, state, reason, job)`` of the entries ``owner``'s jobs (None: every
+        entry), each numbered by its place in the whole queue (position 5: four jobs run or
+        wait ahead of it), and how many entries of other users were left out. A reason that
+        names another user's job is replaced by :data:`PREEMPTING_ANOTHERS`; the other
+        reasons name only the job's own owner or counts ("alice: 1 of 1 running", "behind 3
+        jobs of higher priority")."""
+        numbered = [(i, *e) for i, e in enumerate(self.entries, 1)]
+        if owner is None:
+            return numbered, 0
+        shown = []
+        for position, state, reason, job in numbered:
+            if job.owner != owner:
+                continue
+            theirs = self.victim_owner.get(str(job.id))
+            if theirs is not None and theirs != owner:
+                reason = PREEMPTING_ANOTHERS
+            shown.append((position, state, reason, job))
+        return shown, len(numbered) - len(shown)
 
 
 def queue_view(session: Session, settings: Settings) -> QueueView:
@@ -190,4 +217,6 @@ def queue_view(session: Session, settings: Settings) -> QueueView:
         busy[j.released_to or ""] = busy.get(j.released_to or "", 0) + 1
     names = {name for name, _, _ in live}
     workers = [(w, busy.get(w.name, 0), w.name in names) for w in workers_db.all_workers(session)]
-    return QueueView(entries, workers)
+    victim_owner = {wid: jobs[vid].owner for wid, vid in decision.preempting.items()
+                    if vid in jobs}
+    return QueueView(entries, workers, victim_owner)

@@ -79,6 +79,9 @@ class Decision:
     preemptions: list[str] = field(default_factory=list)  # running job ids to stop
     order: list[str] = field(default_factory=list)  # every waiting job, in release order
     reasons: dict[str, str] = field(default_factory=dict)  # waiting job id -> why it waits
+    # waiting job id -> the running job it preempts (its reason names that job and owner,
+    # which the queue listing hides from other users under read_scope=owner)
+    preempting: dict[str, str] = field(default_factory=dict)
 
 
 def decayed(usage_s: float, elapsed_s: float, half_life_s: float,
@@ -317,6 +320,7 @@ def _why_waiting(st: _State, job: Waiting, prio: int, ahead: dict[int, int], ser
     victim = st.pick_victim(job, prio, fair_share)
     if victim is not None:
         out.preemptions.append(victim.id)
+        out.preempting[job.id] = victim.id
         return f"preempting job {victim.id[:8]} of {victim.owner}"
     if ahead:
         return f"no free {job.kind} slot; {sum(ahead.values())} ahead"

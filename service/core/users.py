@@ -1,4 +1,5 @@
-"""The first admin of a fresh installation, so the embedded default needs no setup.
+"""The first admin of a fresh installation, so the embedded default needs no setup; and the
+offline recovery of an admin's access (:func:`recover_admin`, ``vaelab admin-token``).
 
 When no user exists, ``vaelab serve`` (and ``vaelab api``) creates an admin named after the
 login name (``admin`` if that name is not a valid user name) and writes its token to
@@ -11,10 +12,14 @@ from __future__ import annotations
 import getpass
 import logging
 import os
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from service.core.config import Settings
 from service.db import users as users_db
+from service.db.models import utcnow
 from service.db.session import session_scope
 
 log = logging.getLogger("vaelab.users")
@@ -58,3 +63,61 @@ def read_secret(path: Path) -> str | None:
         return path.read_text().strip() or None
     except OSError:
         return None
+
+
+# --------------------------------------------------------------------- offline recovery
+
+
+class RecoveryRefused(ValueError):
+    """``vaelab admin-token`` cannot act as asked; the message says why."""
+
+
+@dataclass(frozen=True)
+class Recovered:
+    name: str
+    created: bool  # the admin did not exist and was created
+    enabled: bool  # the admin was disabled and is enabled again
+    token_id: uuid.UUID
+    secret: str
+    expires_at: datetime | None
+
+
+def recover_admin(settings: Settings, name: str | None = None,
+                  expires_days: float | None = None) -> Recovered:
+    """A fresh token for an admin, written straight into ``settings``' database (no API, no
+    token: whoever can reach the server's database is already in charge of it). The way
+    back in when every admin token is lost or revoked.
+
+    ``name``: that admin (created as an admin if there is no such user; enabled again if
+    disabled; a member is refused, not promoted, so a mistyped name cannot hand out admin
+    rights). None: the only admin, refused when there are none or several."""
+    with session_scope(settings.db_url) as s:
+        if name is None:
+            admins = [u.name for u in users_db.list_users(s) if u.role == "admin"]
+            if not admins:
+                raise RecoveryRefused("there is no admin user: give --user NAME to create "
+                                      "one")
+            if len(admins) > 1:
+                raise RecoveryRefused(f"there are {len(admins)} admins "
+                                      f"({', '.join(admins[:5])}): give --user NAME")
+            name = admins[0]
+        if not users_db.valid_name(name):
+            raise RecoveryRefused(f"--user {name!r}: a user name is letters, digits and "
+                                  ". _ @ - (up to 100), starting with a letter or digit")
+        user = users_db.get_user(s, name)
+        created = user is None
+        if user is None:
+            user = users_db.create_user(s, name, role="admin")
+        elif user.role != "admin":
+            raise RecoveryRefused(f"--user {name}: {name} is a member, not an admin; name an "
+                                  "admin, or a new name to create an admin (who can then "
+                                  f"run `vaelab users set {name} --role admin`)")
+        enabled = bool(user.disabled)
+        if enabled:
+            users_db.update_user(s, user, disabled=False)
+        expires = utcnow() + timedelta(days=expires_days) if expires_days else None
+        row, secret = users_db.create_token(s, name, expires_at=expires)
+        recovered = Recovered(name, created, enabled, row.id, secret, expires)
+    log.info("admin-token: a new token %s for admin %s, written to the database directly",
+                recovered.token_id, name)
+    return recovered

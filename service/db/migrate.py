@@ -17,6 +17,10 @@ class NotMigratedError(RuntimeError):
     pass
 
 
+class DatabaseUnreachable(RuntimeError):
+    """The database refused a connection; the message is its driver's first line."""
+
+
 def alembic_config(url: str) -> Config:
     cfg = Config(str(ROOT / "alembic.ini"))
     cfg.set_main_option("script_location", str(ROOT / "migrations"))
@@ -51,6 +55,18 @@ def check(url: str) -> None:
             f"{head}). Run `vaelab migrate` (or `alembic upgrade head`) with the same "
             "VAELAB_DATABASE_URL first."
         )
+
+
+def check_reachable(url: str) -> None:
+    """:func:`check`, with a database that cannot be opened raised as
+    :class:`DatabaseUnreachable` (for a command's one-line error)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        check(url)
+    except SQLAlchemyError as exc:
+        lines = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        raise DatabaseUnreachable(lines[0] if lines else type(exc).__name__) from None
 
 
 def check_database(url: str) -> str:

@@ -123,13 +123,38 @@ def authenticate(session: Session, secret: str, now: datetime | None = None
     if row is None:
         return None
     token, user = row
-    if token.revoked_at is not None or user.disabled:
-        return None
-    if token.expires_at is not None and _aware(token.expires_at) <= now:
+    if _why_invalid(token, user, now) is not None:
         return None
     if token.last_used_at is None or _aware(token.last_used_at) <= now - TOUCH_EVERY:
         _touch(session, token.id, now)
     return Identity(user, token)
+
+
+def _why_invalid(token: ApiToken, user: User, now: datetime) -> str | None:
+    """Why a known token is refused now ("the API token was revoked", ...), or None."""
+    if token.revoked_at is not None:
+        return "the API token was revoked"
+    if user.disabled:
+        return f"user {user.name} is disabled"
+    if token.expires_at is not None and _aware(token.expires_at) <= now:
+        return "the API token expired"
+    return None
+
+
+def token_problem(session: Session, token_id: uuid.UUID, now: datetime | None = None
+                  ) -> str | None:
+    """Why the token ``token_id`` (valid when a request began) is refused now ("the API
+    token was revoked", "... expired", "user bob is disabled", "... no longer exists"), or
+    None while it is still valid: a
+    long-lived request (an event stream) re-checks its token with this, one indexed read.
+    Records nothing (``last_used_at`` belongs to requests)."""
+    row = session.execute(
+        select(ApiToken, User).join(User, User.name == ApiToken.user)
+        .where(ApiToken.id == token_id)
+    ).first()
+    if row is None:
+        return "the API token no longer exists"
+    return _why_invalid(row[0], row[1], now or utcnow())
 
 
 def _touch(session: Session, token_id: uuid.UUID, now: datetime) -> None:

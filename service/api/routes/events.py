@@ -6,10 +6,16 @@ Events: ``status`` (the job's status and progress; sent on connect and on every 
 ``ts``) and ``end`` (the job finished and every point was sent). Reconnecting with ``Last-Event-ID``
 resumes after that batch: nothing is skipped or sent twice. ``history=false`` starts after the
 newest stored batch instead (a dashboard reads the history, downsampled, from ``/metrics``).
+
+A stream outlives the check of its token at connect, so every
+``VAELAB_STREAM_TOKEN_CHECK_S`` (2 s) it reads its token again (one indexed read, in the
+poll's session); once the token is revoked or expired or its user disabled or deleted, it
+sends ``error`` (``{status: 401, detail}``) and closes, as a new request would get 401.
 """
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -18,10 +24,11 @@ import anyio
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
-from service.api.deps import JobDep, SettingsDep
+from service.api.deps import CurrentIdentity, JobDep, SettingsDep
 from service.api.responses import STREAM_ERRORS
 from service.api.schemas import progress_of
 from service.db import jobs as jobs_db
+from service.db import users as users_db
 from service.db.metrics import batches_after, last_ts
 from service.db.models import TERMINAL
 from service.db.session import get_engine, session_scope
@@ -34,10 +41,14 @@ BATCHES_PER_POLL = 50
 RETRY_MS = 2000
 
 
-def _poll(url: str, job_id: uuid.UUID, cursor: float
-          ) -> tuple[dict[str, Any], list[tuple[float, list[dict]]], bool]:
-    """The job's status, the batches after ``cursor``, and whether more remain."""
+def _poll(url: str, job_id: uuid.UUID, cursor: float, token_id: uuid.UUID | None = None
+          ) -> tuple[dict[str, Any], list[tuple[float, list[dict]]], bool, str | None]:
+    """The job's status, the batches after ``cursor``, whether more remain, and (when
+    ``token_id`` is given) why that token is no longer valid (None: it is)."""
     with session_scope(url) as s:
+        problem = users_db.token_problem(s, token_id) if token_id is not None else None
+        if problem is not None:
+            return {}, [], False, problem
         job = jobs_db.get_job(s, job_id)
         status = {
             "status": job.status, "error": job.error, "attempts": job.attempts,
@@ -45,7 +56,7 @@ def _poll(url: str, job_id: uuid.UUID, cursor: float
             "progress": progress_of(job).model_dump(), "warnings": job.warnings or [],
         }
         batches, more = batches_after(s, job_id, cursor, BATCHES_PER_POLL)
-    return status, batches, more
+    return status, batches, more, None
 
 
 def _without_eta(status: dict[str, Any] | None) -> Any:
@@ -61,6 +72,7 @@ async def job_events(
     job: JobDep,
     request: Request,
     settings: SettingsDep,
+    identity: CurrentIdentity,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
     history: Annotated[bool, Query(description="false: only batches flushed after connecting "
                                    "(ignored when resuming with Last-Event-ID).")] = True,
@@ -74,9 +86,19 @@ async def job_events(
         cursor = await anyio.to_thread.run_sync(
             lambda: last_ts(get_engine(url), job_id) or 0.0)
     last_status = None
+    token_id, check_every = identity.token.id, settings.stream_token_check_s
+    checked = time.monotonic()  # the dependency checked the token just now
     yield ServerSentEvent(retry=RETRY_MS)
     while not await request.is_disconnected():
-        status, batches, more = await anyio.to_thread.run_sync(_poll, url, job_id, cursor)
+        due = time.monotonic() - checked >= check_every
+        if due:
+            checked = time.monotonic()
+        status, batches, more, problem = await anyio.to_thread.run_sync(
+            _poll, url, job_id, cursor, token_id if due else None)
+        if problem is not None:
+            yield ServerSentEvent(event="error", data={
+                "status": 401, "detail": f"{problem}; the stream is closed"})
+            return
         # a new status event when something but the clock changed: the ETA counts down on
         # its own, and the client counts it down between events
         same = _without_eta(status) == _without_eta(last_status)

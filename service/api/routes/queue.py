@@ -17,18 +17,22 @@ router = APIRouter(prefix="/api/v1", tags=["queue"])
 
 
 @router.get("/queue", response_model=QueueOut)
-def get_queue(session: SessionDep, settings: SettingsDep) -> QueueOut:
+def get_queue(session: SessionDep, settings: SettingsDep, user: CurrentUser) -> QueueOut:
+    """Under ``VAELAB_READ_SCOPE=owner`` a member sees only their own entries, each at its
+    place in the whole queue, and how many entries of other users were left out
+    (``hidden``); an admin, or anyone under ``lab``, sees every entry."""
     view = queue_view(session, settings)
-    items = [QueueEntry(position=i + 1, state=state, reason=reason, job=job_summary(job))
-             for i, (state, reason, job) in enumerate(view.entries)]
+    entries, hidden = view.visible_to(access.list_owner(user, None, settings.read_scope))
+    items = [QueueEntry(position=pos, state=state, reason=reason, job=job_summary(job))
+             for pos, state, reason, job in entries]
     workers = [WorkerOut(name=w.name, device_kind=w.device_kind, gpu_index=w.gpu_index,
                          gpu_name=w.gpu_name, memory_bytes=w.memory_bytes, slots=w.slots,
                          busy=busy, live=live, heartbeat_at=aware(w.heartbeat_at),
                          started_at=aware(w.started_at))
                for w, busy, live in view.workers]
-    return QueueOut(items=items, workers=workers,
-                    running=sum(1 for e in items if e.state == "running"),
-                    waiting=sum(1 for e in items if e.state != "running"))
+    return QueueOut(items=items, workers=workers, hidden=hidden,
+                    running=sum(1 for state, _, _ in view.entries if state == "running"),
+                    waiting=sum(1 for state, _, _ in view.entries if state != "running"))
 
 
 @router.post("/jobs/{job_id}/preempt", response_model=JobDetail,

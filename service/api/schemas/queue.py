@@ -11,7 +11,9 @@ from service.api.schemas.jobs import JobSummary
 
 class QueueEntry(BaseModel):
     position: int = Field(description="1-based: running jobs first, then waiting jobs in the "
-                                      "order the dispatcher would release them.")
+                                      "order the dispatcher would release them; the place in "
+                                      "the whole queue, also when other users' entries are "
+                                      "hidden (read scope owner).")
     state: str = Field(description="running | released (sent, awaiting its worker) | waiting")
     reason: str | None = Field(description="Why a waiting job waits ('alice: 2 of 2 running', "
                                            "'no free gpu slot', 'behind 3 jobs of higher "
@@ -34,8 +36,12 @@ class WorkerOut(BaseModel):
 
 class QueueOut(BaseModel):
     items: list[QueueEntry]
-    running: int
-    waiting: int
+    running: int = Field(description="Running jobs in the whole queue, hidden ones included.")
+    waiting: int = Field(description="Released and waiting jobs in the whole queue, hidden "
+                                     "ones included.")
+    hidden: int = Field(0, description="Entries of other users left out of `items`: under "
+                                       "VAELAB_READ_SCOPE=owner a member sees only their own "
+                                       "jobs (0 for an admin, and under `lab`).")
     workers: list[WorkerOut]
 
 

@@ -270,6 +270,8 @@
       const s = JSON.parse(ev.data);
       if (job) { Object.assign(job, s); renderFacts(job); }
     });
+    // the server ended the stream (its token was revoked): do not reconnect
+    es.addEventListener("error", (ev) => { if (ev.data) es.close(); });
     es.addEventListener("end", () => { es.close(); V.run(async () => { job = await V.api(BASE); renderFacts(job); await loadResults(); }); });
     return () => { ready = true; buffer.splice(0).forEach(apply); };
   }

@@ -29,7 +29,8 @@
     const live = q.workers.filter((w) => w.live);
     const slots = live.reduce((n, w) => n + w.slots, 0);
     const busy = live.reduce((n, w) => n + w.busy, 0);
-    $("slots").textContent = `${busy} of ${slots} worker slots busy on ${live.length} live worker${live.length === 1 ? "" : "s"}.`;
+    const hidden = q.hidden ? ` ${q.hidden} job${q.hidden === 1 ? "" : "s"} of other users not shown (the lab's read scope is owner-only); # is each job's place in the whole queue.` : "";
+    $("slots").textContent = `${busy} of ${slots} worker slots busy on ${live.length} live worker${live.length === 1 ? "" : "s"}.${hidden}`;
     document.body.dataset.ready = "1";
   }
   V.every(2000, refresh);
