@@ -45,7 +45,7 @@ from vae_engine.likelihoods import build_likelihood
 from vae_engine.likelihoods.base import Likelihood
 from vae_engine.models import VAEModel, build_model
 from vae_engine.spec import TrainSpec, parse_spec
-from vae_engine.threads import ensure_threads
+from vae_engine.threads import ensure_threads, step_flops
 
 log = logging.getLogger(__name__)
 
@@ -334,8 +334,8 @@ def train(
     spec = parse_spec(spec) if isinstance(spec, dict) else spec
     sink = sink or MetricSink()
     artifacts = artifacts or _DiscardArtifacts()
-    ensure_threads(threads)
-    run = setup(spec, device, compile)
+    run = setup(spec, device, compile)  # then the threads: the work-size rule needs the model
+    ensure_threads(threads, lambda: step_flops(run.model, run.data.x_train[:spec.optim.batch_size]))
     step = restore(run, resume_from) if resume_from else 0
     last_ckpt = resume_from
     sink.start(run.total_steps, step)
