@@ -1,21 +1,22 @@
 """``optimizer.step()`` of the fused Adam without its per-step Python bookkeeping.
 
-``torch.optim.Adam(fused=True).step()`` spends, on every call, more time in Python than in
-its kernel's loop over a small model's parameters: the profiler hooks, ``_init_group``
-walking every parameter's state, grouping the tensors by device and dtype, building the
-``found_inf`` dictionaries - for the same lists each time. Measured on the pythae benchmark's
-MLP (830 k parameters, one thread): ~0.35 ms of Python around a ~0.7 ms kernel per step.
+``torch.optim.Adam(fused=True).step()`` repeats, on every call, Python work whose result never
+changes: the profiler hooks, ``_init_group`` walking every parameter's state, grouping the
+tensors by device and dtype, building the ``found_inf`` dictionaries. Measured on the pythae
+benchmark's MLP (830 k parameters, one thread, same process, interleaved): 0.92 ms of CPU per
+``step()`` against 0.70 ms for this class (best of 8 blocks of 64 steps; medians 1.13 and
+0.83 ms).
 
 :class:`FusedAdamStep` builds those lists once, after the optimizer's first real step
 created its state, and then calls the same kernels that ``torch.optim.adam._fused_adam``
-calls, in the same order (``_foreach_add_`` of the step counts, ``_fused_adam_`` with the
-optimizer's ``found_inf``, ``_foreach_sub_`` of the skipped steps): the updated weights and
-the optimizer state are bitwise those of ``optimizer.step()`` (a test checks it). The state
-stays in the optimizer, so ``state_dict()``, checkpoints and resume are unchanged. The lists
-are rebuilt whenever the optimizer's state was replaced (``load_state_dict``); anything this
-fast path does not cover (several parameter groups, amsgrad, a parameter without a
-gradient, mixed devices or dtypes, a state not yet created) goes through
-``optimizer.step()``.
+calls (``_fused_adam_`` with the optimizer's ``found_inf``, which skips the update of a
+non-finite step), with the step counts advanced by ``1 - found_inf`` in one pass where torch
+adds 1 and then subtracts ``found_inf``: the updated weights and the optimizer state are
+bitwise those of ``optimizer.step()`` (a test checks it). The state stays in the optimizer,
+so ``state_dict()``, checkpoints and resume are unchanged. The lists are rebuilt whenever the
+optimizer's state was replaced (``load_state_dict``); anything this fast path does not cover
+(several parameter groups, amsgrad, a parameter without a gradient, mixed devices or
+dtypes, a state not yet created) goes through ``optimizer.step()``.
 """
 
 from __future__ import annotations
@@ -64,12 +65,13 @@ class FusedAdamStep:
         group = opt.param_groups[0]
         found_inf = getattr(opt, "found_inf", None)
         beta1, beta2 = group["betas"]
-        torch._foreach_add_(steps, 1)
+        if found_inf is None:
+            torch._foreach_add_(steps, 1)
+        else:  # +1, or +0 for a skipped step: torch adds 1 and subtracts found_inf after the
+            torch._foreach_add_(steps, 1.0 - found_inf)  # kernel; one pass, the same values
         torch._fused_adam_(
             params, grads, exp_avgs, exp_avg_sqs, [], steps, amsgrad=False,
             lr=group["lr"], beta1=beta1, beta2=beta2, weight_decay=group["weight_decay"],
             eps=group["eps"], maximize=False, grad_scale=getattr(opt, "grad_scale", None),
             found_inf=found_inf,
         )
-        if found_inf is not None:
-            torch._foreach_sub_(steps, [found_inf] * len(steps))

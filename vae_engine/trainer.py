@@ -181,7 +181,8 @@ def train_step(
     else:
         loss, logs = run.scheme.objective(distortion, r_term, step)
         beta_scale = 1.0
-    run.optimizer.zero_grad(set_to_none=True)
+    for p in run.params:  # optimizer.zero_grad(set_to_none=True) without its ~40 us of Python
+        p.grad = None
     loss.backward()
     grads = [p.grad for p in run.params if p.grad is not None]
     grad_norm = None
