@@ -215,25 +215,44 @@ def passive_wait() -> None:
 
 
 def step_flops(model: Any, x: Any) -> float | None:
-    """Matmul/conv FLOPs of one training step of ``model`` on the batch ``x``: the forward,
-    counted by ``torch.utils.flop_counter`` (eval mode, no grad, its own generator: no
-    batch-norm statistics or global random state touched), times 3 for the backward (a
-    weight and an input gradient per layer). None off the CPU: the accelerator does that
-    work, and the CPU threads are left to the other rules."""
+    """Matmul/conv FLOPs of one training step of ``model`` on the batch ``x``: the forward's
+    ``nn.Linear`` and ``nn.Conv*`` layers, counted from their shapes by forward hooks (2 per
+    multiply-add; eval mode, no grad, its own generator: no batch-norm statistics or global
+    random state touched), times 3 for the backward (a weight and an input gradient per
+    layer). Hooks, not ``torch.utils.flop_counter``: its dispatch mode imports
+    ``torch._dynamo`` on first use, ~1.8 s added to every run. None off the CPU: the
+    accelerator does that work, and the CPU threads are left to the other rules."""
     import torch
-    from torch.utils.flop_counter import FlopCounterMode
+    from torch import nn
+    from torch.nn.modules.conv import _ConvNd, _ConvTransposeNd
 
     if x.device.type != "cpu":
         return None
+    total = 0
+
+    def count(mod: Any, inputs: tuple, out: torch.Tensor) -> None:
+        nonlocal total
+        if isinstance(mod, nn.Linear):
+            total += 2 * out.numel() * mod.in_features
+        elif isinstance(mod, _ConvTransposeNd):  # each input value meets out/groups kernels
+            total += 2 * inputs[0].numel() * mod.out_channels // mod.groups \
+                * math.prod(mod.kernel_size)
+        else:  # each output value: in/groups channels x kernel
+            total += 2 * out.numel() * mod.in_channels // mod.groups * math.prod(mod.kernel_size)
+
+    hooks = [m.register_forward_hook(count) for m in model.modules()
+             if isinstance(m, nn.Linear | _ConvNd)]
     was = model.training
     model.eval()
     try:
         gen = torch.Generator(device=x.device).manual_seed(0)
-        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        with torch.no_grad():
             model(x, gen)
     finally:
         model.train(was)
-    return 3.0 * counter.get_total_flops()
+        for h in hooks:
+            h.remove()
+    return 3.0 * total
 
 
 def configure_threads(requested: int | None = None, work: float | None = None) -> int:

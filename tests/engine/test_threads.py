@@ -152,3 +152,16 @@ def test_ensure_threads_counts_the_work_only_when_it_picks(monkeypatch):
     finally:
         threads.set_default_threads(1)  # the session fixture's setting
         torch.set_num_threads(old)
+
+
+def test_step_flops_of_a_conv_model_matches_torch_flop_counter():
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from vae_engine.models.conv_nn import ConvVAE
+
+    torch.manual_seed(0)
+    model = ConvVAE((3, 16, 16), 3, 6, [8, 16], 32)  # Conv2d, Linear and ConvTranspose2d
+    x = torch.rand(4, 3, 16, 16)
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(x)
+    assert threads.step_flops(model, x) == pytest.approx(3 * counter.get_total_flops())
