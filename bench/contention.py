@@ -71,19 +71,27 @@ def run_train(spec_path: Path, threads: int | None) -> float:
         return took
 
 
-def picked_threads() -> int:
-    """The count a fresh ``vaelab train`` would pick now (vae_engine.threads)."""
+def picked_threads(spec_path: Path) -> int:
+    """The count a fresh ``vaelab train`` of this spec would pick now (vae_engine.threads:
+    the usable idle CPUs, then the work-size rule on one step of the spec's model)."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     env.pop("OMP_NUM_THREADS", None)
-    out = subprocess.run([sys.executable, "-c", "from vae_engine.threads import pick_threads;"
-                          "print(pick_threads())"], cwd=ROOT, env=env, capture_output=True,
-                         text=True, check=True)
-    return int(out.stdout.strip())
+    code = ("import sys, yaml\n"
+            "from vae_engine.spec import parse_spec\n"
+            "from vae_engine.threads import pick_threads, step_flops\n"
+            "from vae_engine.trainer import setup\n"
+            "spec = parse_spec(yaml.safe_load(open(sys.argv[1])))\n"
+            "run = setup(spec)\n"
+            "x = run.data.x_train[: spec.optim.batch_size]\n"
+            "print(pick_threads(work=step_flops(run.model, x)))\n")
+    out = subprocess.run([sys.executable, "-c", code, str(spec_path)], cwd=ROOT, env=env,
+                         capture_output=True, text=True, check=True)
+    return int(out.stdout.strip().splitlines()[-1])
 
 
 def condition(spec_path: Path, repeats: int) -> dict:
     times: dict[str, list[float]] = {"default": [], "threads_1": []}
-    picked = picked_threads()
+    picked = picked_threads(spec_path)
     for _ in range(repeats):
         times["default"].append(run_train(spec_path, None))
         times["threads_1"].append(run_train(spec_path, 1))

@@ -24,9 +24,10 @@ Measured:
   metrics on). pythae's tqdm progress bar is replaced by a no-op unless ``--pythae-progress``
   (that only removes work from pythae). ``throughput_ratio`` = ours / pythae per repeat (the
   two runs are back to back), median over the repeats. Also given: a steady-state ratio that
-  leaves out the first step on both sides, and examples per process CPU-second (less
-  disturbed by other load on a shared machine; use ``--threads 1`` there: with several torch
-  threads on a loaded box the wall-clock figures swing by several x).
+  leaves out the first clocked step on both sides (pythae: step 1; vae_engine, whose per-step
+  metrics reach the sink in batches of 32 steps: the first batch), and examples per process
+  CPU-second (less disturbed by other load on a shared machine; use ``--threads 1`` there:
+  with several torch threads on a loaded box the wall-clock figures swing by several x).
 - ELBO: one estimator written here (``test_elbo``), fed ``encode(x) -> (mu, logvar)`` and
   ``decode(z) -> logits`` of each trained model (for pythae, the pre-sigmoid output of its
   decoder): analytic KL, Bernoulli log-likelihood via BCE-with-logits averaged over
@@ -97,7 +98,13 @@ def batch_sizes(n: int, batch: int, epochs: int, drop_last: bool = False) -> lis
 def throughput(
     t_start: float, step_ends: list[float], sizes: list[int], cpu_s: float
 ) -> dict[str, float]:
-    """Examples/s over the whole window and over steps 2..N (steady state).
+    """Examples/s over the whole window and over the steps after the first clocked one
+    (steady state).
+
+    vae_engine reads its metrics from the device in batches (every 32 steps: the first read
+    logs steps 1..32 at one instant), so its first clock time is the end of step 32, not of
+    step 1: the steady window starts at the last step that shares the first clock time,
+    and counts only the examples after it (for pythae, clocked every step, that is step 1).
 
     ``cpu_s`` is the process CPU time spent in the window (all threads): on a shared machine
     examples per CPU-second is less disturbed by other load than examples per wall second.
@@ -108,7 +115,10 @@ def throughput(
     out = {"wall_s": wall, "examples": sum(sizes), "examples_per_s": sum(sizes) / wall,
            "cpu_s": cpu_s, "examples_per_cpu_s": sum(sizes) / cpu_s}
     if len(step_ends) > 1:
-        out["steady_examples_per_s"] = sum(sizes[1:]) / (step_ends[-1] - step_ends[0])
+        first = max(i for i, t in enumerate(step_ends) if t == step_ends[0])
+        if first + 1 < len(step_ends):
+            out["steady_examples_per_s"] = (sum(sizes[first + 1:])
+                                            / (step_ends[-1] - step_ends[first]))
     return out
 
 
@@ -287,7 +297,8 @@ def pythae_iwae(model, x: torch.Tensor, k: int, batch: int, seed: int, device: s
 
 
 class TimingSink(MetricSink):
-    """Wall clock at ``start`` and at each per-step ``log`` (evaluation logs are ignored)."""
+    """Wall clock at ``start`` and at each per-step ``log`` (evaluation logs are ignored);
+    the rows of one read of the device share the clock time of its first row."""
 
     def __init__(self, device: str):
         self.device = device
@@ -306,11 +317,19 @@ class TimingSink(MetricSink):
     def log(self, step: int, metrics: dict[str, float]) -> None:
         if "examples_per_s" not in metrics:  # eval/<key> scalars
             return
+        eps = float(metrics["examples_per_s"])
         if step == self.total_steps:
             sync(self.device)
-        self.step_ends.append(time.perf_counter())
+            now = time.perf_counter()
+        elif self.reported_eps and eps == self.reported_eps[-1]:
+            # the same read of the device as the row before (the engine gives every row of
+            # one read the same examples_per_s): those steps ended by that row's clock time
+            now = self.step_ends[-1]
+        else:
+            now = time.perf_counter()
+        self.step_ends.append(now)
         self.cpu_end = time.process_time()
-        self.reported_eps.append(float(metrics["examples_per_s"]))
+        self.reported_eps.append(eps)
 
 
 def engine_spec(args, seed: int) -> dict[str, Any]:

@@ -33,7 +33,8 @@ def add_train_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--max-steps", type=int, help="override train.max_steps")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--threads", type=int, metavar="N",
-                   help="CPU threads (default: the CPUs this process may use that are idle)")
+                   help="CPU threads (default: the CPUs this process may use that are idle, "
+                        "at most one per 0.4 GFLOP of matmul work in a step)")
     p.add_argument("--compile", action="store_true", default=None,
                    help="run the forward/backward through torch.compile (train.compile)")
     p.set_defaults(func=run_train)

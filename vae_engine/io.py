@@ -130,3 +130,10 @@ class LocalArtifacts(ArtifactWriter):
             os.fsync(fh.fileno())
         tmp.replace(path)
         return str(path)
+
+
+class DiscardArtifacts(ArtifactWriter):
+    """Writes nothing (``train`` without an artifact writer)."""
+
+    def write(self, kind: str, step: int, name: str, data: bytes) -> str:
+        return ""

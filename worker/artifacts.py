@@ -3,7 +3,9 @@
 
 Fenced by the attempt's lease: a file is written under a temporary name, its row committed
 under the lease check, and the file renamed into place inside that transaction. An attempt
-that lost its lease gets :class:`service.db.attempts.LeaseLost` and leaves no file.
+that lost its lease gets :class:`service.db.attempts.LeaseLost` and leaves no file; the
+pruning of old checkpoints after each one is fenced the same way (an attempt paused between
+its record and its pruning and resumed after a takeover deletes nothing).
 """
 
 from __future__ import annotations
@@ -61,5 +63,5 @@ class SqlArtifacts(LocalArtifacts):
             tmp.unlink(missing_ok=True)  # gone after the rename; left only by a failure
         if kind == CHECKPOINT and self.keep_last > 0:
             retry_db(lambda: prune(self.engine, self.artifact_root, self.job_id,
-                                   self.keep_last), self.outage_grace_s, what)
+                                   self.keep_last, self.lease), self.outage_grace_s, what)
         return str(path)

@@ -54,7 +54,8 @@ def add_worker(sub: argparse._SubParsersAction) -> None:
                         "GPU idle; default 1).")
     p.add_argument("--threads", type=positive_int, default=None, metavar="N",
                    help="CPU threads of each training process (VAELAB_WORKER_THREADS; default: "
-                        "the usable CPUs that are idle).")
+                        "the usable CPUs that are idle, at most one per 0.4 GFLOP of matmul work "
+                        "in a training step).")
     p.add_argument("--loglevel", default="INFO",
                    help="Celery log level: DEBUG, INFO, WARNING, ERROR (default INFO).")
     p.set_defaults(func=cmd_worker)

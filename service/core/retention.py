@@ -36,16 +36,18 @@ def to_keep(steps: list[int], elbos: dict[int, float], last: int) -> set[int]:
     return keep
 
 
-def prune(engine: Any, artifact_root: Path, job_id: uuid.UUID, last: int) -> list[int]:
+def prune(engine: Any, artifact_root: Path, job_id: uuid.UUID, last: int,
+          lease: str | None = None) -> list[int]:
     """Remove the checkpoints :func:`to_keep` does not keep (the row first, then the file:
     a crash in between leaves a stray file, never a row without its file). Returns the
-    steps removed."""
+    steps removed. With ``lease`` (a worker's attempt), the rows go only while it holds the
+    lease (else LeaseLost, and no file is touched): a stale attempt prunes nothing."""
     if last <= 0:
         return []
     rows = artifacts_db.checkpoint_rows(engine, job_id)
     keep = to_keep([step for _id, step, _p in rows], elbo_by_step(engine, job_id), last)
     gone = [(i, step, path) for i, step, path in rows if step not in keep]
-    artifacts_db.delete_artifact_rows(engine, [i for i, _s, _p in gone])
+    artifacts_db.delete_artifact_rows(engine, [i for i, _s, _p in gone], job_id, lease)
     root = Path(artifact_root).resolve()
     for _i, _step, rel in gone:
         path = (root / rel).resolve()

@@ -46,10 +46,15 @@ def record_artifact(engine: Engine, job_id: uuid.UUID, kind: str, step: int, rel
             publish()
 
 
-def delete_artifact_rows(engine: Engine, ids: list[int]) -> None:
-    """Forget the rows of files about to be removed (the retention's pruning)."""
+def delete_artifact_rows(engine: Engine, ids: list[int], job_id: uuid.UUID | None = None,
+                         lease: str | None = None) -> None:
+    """Forget the rows of files about to be removed (the retention's pruning), fenced by
+    ``lease`` (of job ``job_id``) as :func:`record_artifact` is: an attempt that lost its
+    lease gets :class:`service.db.attempts.LeaseLost` and deletes nothing."""
     if ids:
         with engine.begin() as conn:
+            if lease is not None:
+                hold(conn, job_id, lease)
             conn.execute(delete(Artifact).where(Artifact.id.in_(ids)))
 
 

@@ -74,16 +74,17 @@ def test_threads_flag_sets_the_run_and_rejects_zero(tmp_path):
         "import sys, torch\n"
         "from service.cli import main\n"
         "import vae_engine.trainer as t\n"
-        "setup = t.setup\n"
+        "step = t.train_step\n"  # the count is applied after setup (the work-size rule)
         "def spy(*a, **k):\n"
         "    print('THREADS', torch.get_num_threads(), flush=True)\n"
-        "    return setup(*a, **k)\n"
-        "t.setup = spy\n"
+        "    return step(*a, **k)\n"
+        "t.train_step = spy\n"
         "sys.exit(main(sys.argv[1:]))\n")
     proc = subprocess.run([sys.executable, str(probe), "train", str(spec), "--out",
                            str(tmp_path / "run"), "--quiet", "--max-steps", "2", "--threads",
-                           "1"], capture_output=True, text=True, timeout=300)
+                           "2"], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
-    assert "THREADS 1" in proc.stdout
+    # 2, not 1: the work-size rule alone would give this tiny model one thread
+    assert "THREADS 2" in proc.stdout
     _one_line_error(vaelab("train", str(spec), "--out", str(tmp_path / "o"), "--threads", "0"),
                     "--threads")

@@ -90,3 +90,78 @@ def test_ensure_threads_applies_a_request():
         assert threads.ensure_threads(1) == 1 and torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(old)
+
+
+def test_the_work_size_rule_caps_a_picked_count_only(tmp_path, monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    proc = _cgroup(tmp_path, "0::/\n")
+    none = tmp_path / "none"
+    cpus = set(range(8))
+    per = threads.FLOPS_PER_THREAD
+
+    def pick(requested=None, work=None, idle=None):
+        return threads.pick_threads(requested, root=none, affinity=cpus, idle=idle,
+                                    proc_cgroup=proc, work=work)
+
+    assert pick() == 8  # no work given: the CPUs alone decide, as before
+    assert pick(work=0.0) == 1  # never below one
+    assert pick(work=per * 1.99) == 1  # a step of the digits spec is far below this
+    assert pick(work=per * 2) == 2
+    assert pick(work=per * 5.5) == 5
+    assert pick(work=per * 100) == 8  # never more than the usable CPUs
+    assert pick(work=per * 100, idle=2.6) == 3  # nor the idle ones
+    assert pick(6, work=0.0) == 6  # an explicit count skips the rule
+    monkeypatch.setenv("OMP_NUM_THREADS", "4")
+    assert pick(work=0.0) == 4
+
+
+def test_step_flops_counts_the_matmuls_and_touches_no_state():
+    from vae_engine.models.mlp_nn import MlpVAE
+
+    torch.manual_seed(0)
+    model = MlpVAE((1, 8, 8), 1, 4, [32])
+    model.train()
+    x = torch.rand(16, 1, 8, 8)
+    rng = torch.get_rng_state().clone()
+    weights = {k: v.clone() for k, v in model.state_dict().items()}
+    # forward matmuls (2 FLOPs per multiply-add): 64->32, 32->4 twice (mu, logvar), 4->32,
+    # 32->64; training ~ 3x the forward
+    forward = 2 * 16 * (64 * 32 + 2 * 32 * 4 + 4 * 32 + 32 * 64)
+    assert threads.step_flops(model, x) == pytest.approx(3 * forward)
+    assert torch.equal(rng, torch.get_rng_state())  # no draw from the global generator
+    assert model.training
+    assert all(torch.equal(v, weights[k]) for k, v in model.state_dict().items())
+
+
+def test_ensure_threads_counts_the_work_only_when_it_picks(monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    calls = []
+
+    def work():
+        calls.append(1)
+        return 0.0  # a tiny step: one thread whatever the machine
+
+    old = torch.get_num_threads()
+    threads.set_default_threads(None)
+    try:
+        assert threads.ensure_threads(None, work) == 1 and torch.get_num_threads() == 1
+        assert calls == [1]
+        assert threads.ensure_threads(2, work) == 2 and calls == [1]  # explicit: not asked
+        monkeypatch.setenv("OMP_NUM_THREADS", "1")
+        assert threads.ensure_threads(None, work) == 1 and calls == [1]
+    finally:
+        threads.set_default_threads(1)  # the session fixture's setting
+        torch.set_num_threads(old)
+
+
+def test_step_flops_of_a_conv_model_matches_torch_flop_counter():
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from vae_engine.models.conv_nn import ConvVAE
+
+    torch.manual_seed(0)
+    model = ConvVAE((3, 16, 16), 3, 6, [8, 16], 32)  # Conv2d, Linear and ConvTranspose2d
+    x = torch.rand(4, 3, 16, 16)
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(x)
+    assert threads.step_flops(model, x) == pytest.approx(3 * counter.get_total_flops())

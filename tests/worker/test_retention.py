@@ -49,3 +49,26 @@ def test_the_deployment_default_applies_without_a_spec_field(backend) -> None:  
     steps, elbos, _ = _run(backend, tiny_spec(epochs=3), checkpoint_keep_last=1)
     best = max((s for s in (24, 48, 72) if s in elbos), key=lambda s: elbos[s])
     assert set(steps) == {72, best}
+
+
+def test_an_attempt_that_lost_its_lease_prunes_nothing(backend) -> None:  # noqa: ANN001
+    """A stale attempt (paused between recording a checkpoint and pruning, resumed after a
+    takeover) must not delete the checkpoints of the attempt that holds the job now."""
+    import pytest
+
+    from service.core.retention import prune
+    from service.db.attempts import LeaseLost
+
+    s = backend.settings(checkpoint_keep_last=0)  # the run keeps all four: something to prune
+    with session_scope(s.db_url) as session:
+        jid = jobs_db.create_job(session, s, tiny_spec(epochs=4), owner="ret", device="cpu").id
+    assert run_job(str(jid), s) == "succeeded"
+    engine = get_engine(s.db_url)
+    before = checkpoint_rows(engine, jid)
+    assert len(before) == 4
+    with pytest.raises(LeaseLost):
+        prune(engine, s.artifacts, jid, 1, lease="a-lease-this-job-never-had")
+    assert checkpoint_rows(engine, jid) == before
+    assert all((s.artifacts / path).is_file() for _i, _s, path in before)
+    assert prune(engine, s.artifacts, jid, 1) != []  # no lease (not an attempt): prunes
+    assert len(checkpoint_rows(engine, jid)) < 4
