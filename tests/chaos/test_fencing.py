@@ -13,11 +13,9 @@ uninterrupted run of the same spec.
 
 from __future__ import annotations
 
-import math
 import re
 import signal
 import sqlite3
-import statistics
 import time
 import uuid
 from pathlib import Path
@@ -31,7 +29,7 @@ from sqlalchemy.exc import OperationalError
 from service.cli.text import summary_text
 from service.db.models import Artifact, Evaluation, Job, JobAttempt, Metric
 from service.db.session import get_engine, session_scope
-from tests.conftest import TINY_SPEC, Procs, tiny_spec, wait_for
+from tests.conftest import Procs, tiny_spec, wait_for
 
 TERMINAL = {"succeeded", "failed", "cancelled"}
 # keys a run's wall clock decides (not the computation): left out of the value comparison
@@ -45,16 +43,10 @@ def _spec() -> dict:
     return tiny_spec(epochs=30, eval_every_epochs=4, checkpoint_every_epochs=1)
 
 
-def _step_bound(points: list[tuple], upto: int, env: dict[str, str]) -> int:
-    """Steps an attempt may run between its last heartbeat and seeing its lease lost: the
-    steps of one heartbeat interval plus one cancel poll, at the median rate this job logged
-    up to step ``upto`` (``examples_per_s`` over the batch size), with 50% margin for a
-    change of load, plus 10."""
-    rates = [v for k, s, v, _t in points if k == "examples_per_s" and s <= upto and v]
-    assert rates, "no examples_per_s logged before the freeze"
-    steps_per_s = statistics.median(rates) / TINY_SPEC["optim"]["batch_size"]
-    window = float(env["VAELAB_HEARTBEAT_INTERVAL_S"]) + float(env["VAELAB_CANCEL_POLL_S"])
-    return math.ceil(1.5 * steps_per_s * window) + 10
+def _in_flight(name: str) -> bool:
+    """A temp file of an artifact write (``.<name>.<lease[:8]>.tmp``, worker/artifacts.py)."""
+    base = name.rsplit("/", 1)[-1]
+    return base.startswith(".") and base.endswith(".tmp")
 
 
 class Stack:
@@ -167,19 +159,29 @@ def test_a_paused_attempt_resumed_after_a_takeover_writes_nothing(stack: Stack) 
 
     stack.freeze(b, jid)
     before = stack.snapshot(jid)
+    resumed_at = time.monotonic()
     Procs.kill(a, signal.SIGCONT)
     lost = wait_for(lambda: LOST.search(_log(a)), 30, "worker A to see its lease lost")
+    noticed_s = time.monotonic() - resumed_at
     after = stack.snapshot(jid)
     Procs.kill(b, signal.SIGCONT)
-    for what in before:  # nothing A did after the takeover reached the database or the disk
+    # nothing A did after the takeover reached the database or the disk...
+    for what in before.keys() - {"files"}:
         assert after[what] == before[what], what
-    # A trains on for at most the steps since its last heartbeat plus the few until it sees
-    # the loss (a bound from the rate it was training at); its last logged step is near where
-    # it was frozen
+    # ...where A may only remove the temp file of a write it was frozen in the middle of (a
+    # file is renamed into place inside the fenced transaction, so a temp file is never an
+    # artifact; seen once in CI: frozen while writing recon/.recon_00000096.png.<lease>.tmp)
+    new_files = set(after["files"]) - set(before["files"])
+    gone = set(before["files"]) - set(after["files"])
+    assert not new_files, new_files
+    assert all(_in_flight(name) for name, _size, _mtime in gone), gone
+    # A sees the loss at its next lease check once resumed: one cancel poll (0.2 s here) and a
+    # database round trip. A bound in time: in steps it would follow the machine's speed and
+    # load (A's "steps after its last heartbeat" also counts steps before the freeze, as
+    # many as a heartbeat delayed by load lets through: 63-106 seen on this machine)
     stopped_at, steps_after = int(lost.group(1)), int(lost.group(2))
-    bound = _step_bound(before["points"], step_at_freeze, stack.backend.env())
-    assert steps_after <= bound, (lost.group(0), bound)
-    assert stopped_at - step_at_freeze <= bound, (stopped_at, step_at_freeze, bound)
+    assert noticed_s <= 5.0, (lost.group(0), noticed_s)
+    assert stopped_at >= step_at_freeze
     assert a.poll() is None  # ...and the worker process goes on serving
 
     job = stack.wait_status(jid)
@@ -208,7 +210,7 @@ def test_a_paused_attempt_resumed_after_a_takeover_writes_nothing(stack: Stack) 
     assert _series(points) == _series(stack.points(ref))
     print(f"\nfencing: takeover {takeover_s:.1f} s after the pause; A frozen at recorded step "
           f"{step_at_freeze}, stopped at logged step {stopped_at}, {steps_after} step(s) after "
-          f"its last heartbeat (bound {bound}); "
+          f"its last heartbeat, noticed {noticed_s:.2f} s after resuming; "
           f"B resumed from step {job['progress']['resume_step']}; "
           f"{len(points)} points, equal to the uninterrupted run")
     print(summary_text(job))
