@@ -255,7 +255,7 @@ def _train(spec_dict, device, sink, artifacts, resume_from, hb, inputs=None):  #
     outcome, values = _train_opened(spec_dict, device, sink, artifacts, resume_from, hb,
                                     inputs, opened := {})
     if values.get("error") and opened:
-        values["error"] = name_descriptors(values["error"], spec_dict, opened["spec"])
+        values["error"] = name_descriptors(values["error"], spec_dict, opened)
     return outcome, values
 
 
@@ -268,12 +268,12 @@ def _train_opened(spec_dict, device, sink, artifacts, resume_from, hb, inputs, o
     fds: list[int] = []
     try:
         if inputs is not None:
-            spec_dict, fds = open_inputs(spec_dict, *inputs)
-            opened["spec"] = spec_dict
+            read, fds = open_inputs(spec_dict, *inputs)
+            opened.update(read)
         spec = parse_spec(spec_dict)
         result = train(
             spec, sink, artifacts, resume_from=resume_from, should_stop=hb.should_stop,
-            device=None if device == "auto" else device,
+            device=None if device == "auto" else device, read_files=opened,
         )
     except attempts.LeaseLost:
         return "lost", {}  # taken over: this attempt writes nothing more

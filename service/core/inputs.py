@@ -87,18 +87,16 @@ def checksums(spec: dict[str, Any], root: Path) -> dict[str, str] | None:
 
 
 def open_inputs(spec: dict[str, Any], recorded: dict[str, str] | None,
-                root: Path) -> tuple[dict[str, Any], list[int]]:
-    """In the worker: ``spec`` with each user file replaced by the open, verified file
-    (``/proc/self/fd/N``), and the descriptors to close after training. ``recorded`` None
-    (a job from before checksums were recorded): confinement is checked, not contents.
-    Raises :class:`InputChanged` with a message for the job's error."""
-    files = user_file_paths(spec)
-    if not files:
-        return spec, []
-    out = {k: dict(v) if isinstance(v, dict) else v for k, v in spec.items()}
+                root: Path) -> tuple[dict[str, str], list[int]]:
+    """In the worker: ``{dotted field: /proc/self/fd/N}``, the open, verified file to read for
+    each user file of ``spec`` (``train(read_files=...)``: the spec, and so its checkpoints
+    and the resume check, keeps the path the user named), and the descriptors to close after
+    training. ``recorded`` None (a job from before checksums were recorded): confinement is
+    checked, not contents. Raises :class:`InputChanged` with a message for the job's error."""
+    read: dict[str, str] = {}
     fds: list[int] = []
     try:
-        for dotted, path in files.items():
+        for dotted, path in user_file_paths(spec).items():
             fd = open_confined(path, root)
             fds.append(fd)
             if recorded is None:  # a job recorded without checksums (before migration 0010)
@@ -111,20 +109,19 @@ def open_inputs(spec: dict[str, Any], recorded: dict[str, str] | None,
                 raise InputChanged(f"{dotted}: {path} changed after submit (sha256 "
                                    f"{actual[:12]}…, recorded {expected[:12]}…); refusing to "
                                    "train on it")
-            section, field = dotted.split(".", 1)
-            out[section][field] = f"/proc/self/fd/{fd}"
+            read[dotted] = f"/proc/self/fd/{fd}"
     except BaseException:
         for fd in fds:
             os.close(fd)
         raise
-    return out, fds
+    return read, fds
 
 
-def name_descriptors(message: str, given: dict[str, Any], opened: dict[str, Any]) -> str:
-    """``message`` with each ``/proc/self/fd/N`` that :func:`open_inputs` put in ``opened``
+def name_descriptors(message: str, given: dict[str, Any], read: dict[str, str]) -> str:
+    """``message`` with each ``/proc/self/fd/N`` of ``read`` (from :func:`open_inputs`)
     replaced by the path the spec ``given`` named (the engine's errors name what it read)."""
-    before, after = user_file_paths(given), user_file_paths(opened)
-    for dotted, fd_path in after.items():
-        if dotted in before and fd_path != before[dotted]:
-            message = message.replace(str(fd_path), str(before[dotted]))
+    named = user_file_paths(given)
+    for dotted, fd_path in read.items():
+        if dotted in named:
+            message = message.replace(fd_path, named[dotted])
     return message

@@ -72,3 +72,36 @@ def test_api_messages_do_not_show_the_dataset_root(backend) -> None:  # noqa: AN
         spec["dataset"]["path"] = "../outside.npz"
         r = c.post("/api/v1/jobs", json={"spec": spec})
         assert r.status_code == 422 and str(settings.datasets) not in r.text
+
+
+def test_a_checkpoint_names_the_users_dataset_not_the_workers_descriptor(backend) -> None:  # noqa: ANN001
+    """The worker reads an npz through the descriptor it opened and verified
+    (``/proc/self/fd/N``); the spec it stores in checkpoints, which a resumed attempt (with
+    another descriptor number) compares against, names the user's file."""
+    import numpy as np
+    from sklearn.datasets import load_digits
+    from sqlalchemy import select
+
+    from service.core.inputs import checksums
+    from service.db.models import Artifact
+    from vae_engine.checkpoint import read_checkpoint
+    from worker.runner import run_job
+
+    settings = backend.settings(dataset_root=str(backend.data_dir / "datasets"))
+    folder = settings.datasets / "mine"
+    folder.mkdir(parents=True, exist_ok=True)
+    x = (load_digits().images * (255 / 16)).astype(np.uint8)
+    np.savez(folder / "digits.npz", x_train=x[:128], x_test=x[128:192])
+    spec = tiny_spec(epochs=2, eval_every_epochs=0, checkpoint_every_epochs=1)
+    spec["dataset"] = {"name": "npz", "path": str(folder / "digits.npz")}
+    with session_scope(settings.db_url) as s:
+        jid = jobs_db.create_job(s, settings, spec, owner="paths", device="cpu",
+                                 input_sha256=checksums(spec, settings.datasets)).id
+    assert run_job(str(jid), settings) == "succeeded"
+    with session_scope(settings.db_url) as s:
+        paths = s.scalars(select(Artifact.path).where(
+            Artifact.job_id == jid, Artifact.kind == "checkpoint")).all()
+    assert paths
+    for path in paths:
+        _, meta = read_checkpoint(str(settings.artifacts / path))
+        assert meta["spec"]["dataset"]["path"] == str(folder / "digits.npz"), path

@@ -27,7 +27,13 @@ from vae_engine.errors import SpecError
 from vae_engine.registry import ComponentConfig, Section
 from vae_engine.spec.errors import CrossFieldError, format_validation_error
 from vae_engine.spec.kl import KLSpec
-from vae_engine.spec.loading import load_spec, parse_spec, spec_json_schema, user_files
+from vae_engine.spec.loading import (
+    load_spec,
+    parse_spec,
+    reading_from,
+    spec_json_schema,
+    user_files,
+)
 from vae_engine.spec.sections import EvalSpec, OptimSpec, TrainSection
 from vae_engine.spec.sweep import build_sweep
 from vae_engine.spec.train import REGISTRIES, TrainSpec
@@ -47,4 +53,4 @@ def __getattr__(name: str) -> Any:
 
 __all__ = ["ComponentConfig", "CrossFieldError", "EvalSpec", "KLSpec", "OptimSpec", "Section",
            "SpecError", "TrainSection", "TrainSpec", "build_sweep", "format_validation_error",
-           "load_spec", "parse_spec", "spec_json_schema", "user_files"]
+           "load_spec", "parse_spec", "reading_from", "spec_json_schema", "user_files"]

@@ -43,5 +43,16 @@ def user_files(spec: TrainSpec) -> dict[str, str]:
     return out
 
 
+def reading_from(part: Any, section: str, files: dict[str, str] | None) -> Any:
+    """``part`` (the spec's ``section``) as its loader should see it: each user file field
+    named in ``files`` (``{"dataset.path": path to read}``) replaced by that path. The spec
+    itself, and so every checkpoint and the resume check, keeps the path the user named (the
+    worker reads a verified open descriptor, ``/proc/self/fd/N``, whose number changes
+    between attempts)."""
+    updates = {f: files[f"{section}.{f}"] for f in type(part).user_file_fields
+               if files and f"{section}.{f}" in files}
+    return part.model_copy(update=updates) if updates else part
+
+
 def spec_json_schema() -> dict[str, Any]:
     return TrainSpec.model_json_schema()
