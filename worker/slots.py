@@ -13,6 +13,8 @@ import logging
 import os
 import subprocess
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from celery.signals import celeryd_after_setup, worker_ready, worker_shutdown
 
@@ -24,6 +26,23 @@ from service.db.session import session_scope
 log = logging.getLogger(__name__)
 
 _STATE: dict[str, object] = {}
+
+# The parent's database writes and billiard's fork of a pool child exclude each other: a
+# child forked while a parent thread held an open SQLite transaction would inherit SQLite's
+# per-process lock state for the file mid-transaction (SQLite: never carry a connection
+# across fork()). Suspected cause of a fresh child getting "database is locked" on every
+# claim for minutes while other processes wrote freely. A fork waits for the write to end.
+_FORK_GUARD = threading.Lock()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_FORK_GUARD.acquire, after_in_parent=_FORK_GUARD.release,
+                        after_in_child=_FORK_GUARD.release)
+
+
+@contextmanager
+def _write(url: str) -> Iterator:  # of service.db sessions (no SQLAlchemy here)
+    """A session of the parent's own writes, never open across a fork."""
+    with _FORK_GUARD, session_scope(url) as s:
+        yield s
 
 
 def device_kind(queues: set[str], gpu_queue: str, cpu_queue: str) -> str:
@@ -94,7 +113,7 @@ class SlotHeartbeat(threading.Thread):
         if memory is None and index is None:
             memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
         try:
-            with session_scope(self.url) as s:
+            with _write(self.url) as s:
                 workers_db.register(s, self.name, device_kind=self.kind, slots=self.slots,
                                     gpu_index=index, gpu_name=gpu_name, memory_bytes=memory)
             log.info("worker %s: %d %s slot(s) registered", self.name, self.slots, self.kind)
@@ -104,7 +123,7 @@ class SlotHeartbeat(threading.Thread):
     def run(self) -> None:
         while not self._stop_event.wait(self.interval):
             try:
-                with session_scope(self.url) as s:
+                with _write(self.url) as s:
                     alive = workers_db.beat(s, self.name)
                 if not alive:
                     self.register()
@@ -114,7 +133,7 @@ class SlotHeartbeat(threading.Thread):
     def stop(self) -> None:
         self._stop_event.set()
         try:
-            with session_scope(self.url) as s:
+            with _write(self.url) as s:
                 workers_db.deregister(s, self.name)
         except Exception:  # noqa: BLE001 - its heartbeat goes stale instead
             log.warning("worker %s: could not remove its slots", self.name, exc_info=True)

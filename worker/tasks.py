@@ -56,7 +56,7 @@ def _child_init(**_kwargs) -> None:  # noqa: ANN003
     from service.db.session import dispose_all
     from vae_engine import threads
 
-    dispose_all()
+    dispose_all(close=False)
     # Before torch loads (at the first job): OpenMP threads that sleep rather than spin at a
     # barrier, and this child's own thread count (VAELAB_WORKER_THREADS, or picked).
     threads.passive_wait()

@@ -170,10 +170,13 @@ def session_scope(url: str) -> Iterator[Session]:
         session.close()
 
 
-def dispose_all() -> None:
-    """Close pooled connections (after a fork, between tests)."""
+def dispose_all(close: bool = True) -> None:
+    """Drop every engine and its pooled connections: closed (between tests), or, in a child
+    after a fork, ``close=False``: left to the parent that owns them (SQLAlchemy's advice
+    for forks: closing a PostgreSQL connection in the child ends the parent's session, and
+    SQLite connections must not be used across fork())."""
     with _LOCK:
         for engine in _ENGINES.values():
-            engine.dispose()
+            engine.dispose(close=close)
         _ENGINES.clear()
         _MAKERS.clear()
