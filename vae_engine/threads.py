@@ -147,11 +147,15 @@ def _cpu_times(stat: Path) -> dict[int, tuple[int, int]]:
 
 
 def idle_cpus(cpus: set[int], sample_s: float = IDLE_SAMPLE_S,
-              stat: Path = Path("/proc/stat")) -> float | None:
-    """How many of ``cpus`` were idle over ``sample_s`` seconds (None where unknown)."""
+              stat: Path = Path("/proc/stat"),
+              wait: Callable[[float], None] = time.sleep) -> float | None:
+    """How many of ``cpus`` were idle over ``sample_s`` seconds (None where unknown).
+
+    ``wait`` is what passes the sample time (a test passes one that advances a fake stat).
+    """
     try:
         before = _cpu_times(stat)
-        time.sleep(sample_s)
+        wait(sample_s)
         after = _cpu_times(stat)
     except (OSError, ValueError):
         return None
