@@ -8,10 +8,16 @@ from __future__ import annotations
 import time
 import uuid
 
+import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 
+from service.core.config import get_settings
+from service.db import jobs as jobs_db
+from service.db import metrics as metrics_db
+from service.db import migrate
 from service.db.models import Metric
-from service.db.session import session_scope
+from service.db.session import get_engine, session_scope
 from tests.chaos.conftest import TERMINAL, ChaosStack, chaos_backend
 from tests.conftest import long_spec, tiny_spec, wait_for
 
@@ -118,3 +124,46 @@ def test_an_outage_past_the_grace_gives_the_job_back_without_using_an_attempt(
     print(f"database down 8 s (grace 2 s): job done {time.monotonic() - back_at:.1f} s after "
           f"it returned, resumed at step {job['progress']['resume_step']}, "
           f"attempts {job['attempts']}")
+
+
+@pytest.fixture
+def short_statements(monkeypatch):  # noqa: ANN001, ANN201
+    """This process's settings with a 1 s statement timeout (the watchdog cuts at 3 s)."""
+    monkeypatch.setenv("VAELAB_DB_STATEMENT_TIMEOUT_S", "1")
+    get_settings.cache_clear()
+    yield get_settings()
+    get_settings.cache_clear()  # after monkeypatch has put the environment back
+
+
+def test_a_metric_batch_sent_to_a_frozen_server_is_cut_off_and_the_next_one_lands(
+    pg_cluster, short_statements,  # noqa: ANN001
+) -> None:
+    # the worker's metric insert (one statement with binary arrays) is under the same
+    # deadline as every other statement: a frozen server fails it, it does not hang the sink
+    migrate.upgrade(pg_cluster.url)
+    with session_scope(pg_cluster.url) as s:
+        jid = jobs_db.create_job(s, short_statements, tiny_spec(), owner="sink").id
+    engine = get_engine(pg_cluster.url)
+
+    def batch(step: int, freeze: bool = False) -> None:
+        with engine.begin() as conn:  # checked out (and pinged) before the freeze
+            if freeze:
+                pg_cluster.freeze(20)
+            metrics_db.insert_columns(conn, jid, ["loss", "kl"], [step, step], [1.0, 2.0],
+                                      time.time())
+
+    batch(1)
+    started = time.monotonic()
+    try:
+        with pytest.raises(OperationalError):
+            batch(2, freeze=True)
+        took = time.monotonic() - started
+    finally:
+        pg_cluster.thaw()
+    assert took < 5.0, f"the insert waited {took:.1f} s on a frozen server"
+    batch(3)
+    with session_scope(pg_cluster.url) as s:
+        stored = s.execute(select(Metric.step, func.count()).where(Metric.job_id == jid)
+                           .group_by(Metric.step).order_by(Metric.step)).all()
+    assert [tuple(r) for r in stored] == [(1, 2), (3, 2)]
+    print(f"frozen database: metric insert cut off after {took:.2f} s")

@@ -124,14 +124,12 @@ def insert_columns(conn: Connection, job_id: uuid.UUID, keys: Sequence[str],
     if not dbapi.info.get("vaelab_pgarrays"):
         pgarrays.register(dbapi.driver_connection)
         dbapi.info["vaelab_pgarrays"] = True
-    cur = dbapi.driver_connection.cursor()
-    try:
-        cur.execute(_PG_INSERT_AND_ROLL, {
-            "job_id": job_id, "keys": list(index), "k": int4_array(k),
-            "steps": int4_array(steps), "values": float8_array(values),
-            "ts": float8_array(stamps)})
-    finally:
-        cur.close()
+    # through SQLAlchemy, not a bare driver cursor: the engine's events put the statement
+    # under the watchdog's deadline and drop the connection if the server stops answering
+    conn.exec_driver_sql(_PG_INSERT_AND_ROLL, {
+        "job_id": job_id, "keys": list(index), "k": int4_array(k),
+        "steps": int4_array(steps), "values": float8_array(values),
+        "ts": float8_array(stamps)})
 
 
 def last_ts(engine: Engine, job_id: uuid.UUID) -> float | None:
