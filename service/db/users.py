@@ -145,16 +145,23 @@ def token_problem(session: Session, token_id: uuid.UUID, now: datetime | None = 
                   ) -> str | None:
     """Why the token ``token_id`` (valid when a request began) is refused now ("the API
     token was revoked", "... expired", "user bob is disabled", "... no longer exists"), or
-    None while it is still valid: a
-    long-lived request (an event stream) re-checks its token with this, one indexed read.
-    Records nothing (``last_used_at`` belongs to requests)."""
+    None while it is still valid. Records nothing (``last_used_at`` belongs to requests)."""
+    return token_holder(session, token_id, now)[0]
+
+
+def token_holder(session: Session, token_id: uuid.UUID, now: datetime | None = None
+                 ) -> tuple[str | None, User | None]:
+    """:func:`token_problem` and the token's user as it is now (None with a problem): a
+    long-lived request (an event stream) re-checks its token and its user's role with this,
+    one indexed read."""
     row = session.execute(
         select(ApiToken, User).join(User, User.name == ApiToken.user)
         .where(ApiToken.id == token_id)
     ).first()
     if row is None:
-        return "the API token no longer exists"
-    return _why_invalid(row[0], row[1], now or utcnow())
+        return "the API token no longer exists", None
+    problem = _why_invalid(row[0], row[1], now or utcnow())
+    return problem, (row[1] if problem is None else None)
 
 
 def _touch(session: Session, token_id: uuid.UUID, now: datetime) -> None:

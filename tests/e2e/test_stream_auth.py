@@ -2,7 +2,9 @@
 process (both backends): four streams follow one waiting job; one token is revoked, one
 expires, one user is disabled, and each of those streams ends with `event: error` (401, the
 reason) within a bound, while the fourth (a valid token) stays open. `vaelab`'s client
-(`Client.events`, behind `vaelab watch`) raises the 401 instead of reconnecting."""
+(`Client.events`, behind `vaelab watch`) raises the 401 instead of reconnecting. Under
+`VAELAB_READ_SCOPE=owner` an admin made a member loses another's job's stream (404, as a new
+request gets) and keeps the stream of their own job."""
 
 from __future__ import annotations
 
@@ -127,6 +129,37 @@ def test_an_open_stream_ends_when_its_token_is_revoked_expires_or_its_user_is_di
     admin.post(f"/api/v1/jobs/{jid}/cancel")  # the job ends: the kept stream ends with it
     streams["kept"].join(timeout=30)
     assert streams["kept"].events[-1][0] == "end"
+
+
+def test_an_admin_made_a_member_loses_the_stream_of_anothers_job_under_owner_scope(
+        fresh_backend, procs: Procs) -> None:  # noqa: ANN001, F811
+    b = fresh_backend
+    url = procs.api(b, VAELAB_READ_SCOPE="owner")  # no worker: both jobs wait
+    admin = httpx.Client(base_url=url, headers=b.auth, timeout=30)
+    theirs = admin.post("/api/v1/jobs", json={"spec": tiny_spec()}).json()["id"]
+    assert admin.post("/api/v1/users", json={"name": "frank", "role": "admin"}).status_code == 201
+    _, secret = _token(b.db_url, "frank")
+    frank = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {secret}"}, timeout=30)
+    own = frank.post("/api/v1/jobs", json={"spec": tiny_spec()}).json()["id"]
+    streams = {"theirs": Stream(url, theirs, secret), "own": Stream(url, own, secret)}
+    for s in streams.values():
+        s.start()
+    wait_for(lambda: all(s.events for s in streams.values()), 30, "both streams' status")
+
+    assert admin.patch("/api/v1/users/frank", json={"role": "member"}).status_code == 200
+    changed = time.monotonic()
+    streams["theirs"].join(timeout=BOUND_S + 10)
+    assert streams["theirs"].ended_at is not None, "the stream of another's job is still open"
+    took = streams["theirs"].ended_at - changed
+    print(f"{b.name}: the demoted admin's stream of another's job ended {took:.2f} s after")
+    assert took <= BOUND_S
+    event, data = streams["theirs"].events[-1]
+    assert event == "error" and data["status"] == 404, (event, data)
+    assert frank.get(f"/api/v1/jobs/{theirs}").status_code == 404  # as a new request
+    assert streams["own"].is_alive() and streams["own"].ended_at is None
+    frank.post(f"/api/v1/jobs/{own}/cancel")
+    streams["own"].join(timeout=30)
+    assert streams["own"].events[-1][0] == "end"
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "soon"])

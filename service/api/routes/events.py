@@ -10,7 +10,9 @@ newest stored batch instead (a dashboard reads the history, downsampled, from ``
 A stream outlives the check of its token at connect, so every
 ``VAELAB_STREAM_TOKEN_CHECK_S`` (2 s) it reads its token again (one indexed read, in the
 poll's session); once the token is revoked or expired or its user disabled or deleted, it
-sends ``error`` (``{status: 401, detail}``) and closes, as a new request would get 401.
+sends ``error`` (``{status: 401, detail}``) and closes, as a new request would get 401. The
+same read applies the read rule again: under ``VAELAB_READ_SCOPE=owner`` an admin made a
+member loses another's stream with ``error`` (``{status: 404}``), as a new request would.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from service.api.deps import CurrentIdentity, JobDep, SettingsDep
 from service.api.responses import STREAM_ERRORS
 from service.api.schemas import progress_of
+from service.core import access
 from service.db import jobs as jobs_db
 from service.db import users as users_db
 from service.db.metrics import batches_after, last_ts
@@ -41,15 +44,22 @@ BATCHES_PER_POLL = 50
 RETRY_MS = 2000
 
 
-def _poll(url: str, job_id: uuid.UUID, cursor: float, token_id: uuid.UUID | None = None
-          ) -> tuple[dict[str, Any], list[tuple[float, list[dict]]], bool, str | None]:
+def _poll(url: str, job_id: uuid.UUID, cursor: float, recheck: tuple[uuid.UUID, str] | None
+          ) -> tuple[dict[str, Any], list[tuple[float, list[dict]]], bool,
+                     tuple[int, str] | None]:
     """The job's status, the batches after ``cursor``, whether more remain, and (when
-    ``token_id`` is given) why that token is no longer valid (None: it is)."""
+    ``recheck`` = (token id, read scope) is given) why the stream may no longer go on, as
+    (HTTP status, reason); None: it may."""
     with session_scope(url) as s:
-        problem = users_db.token_problem(s, token_id) if token_id is not None else None
-        if problem is not None:
-            return {}, [], False, problem
         job = jobs_db.get_job(s, job_id)
+        if recheck is not None:
+            problem, user = users_db.token_holder(s, recheck[0])
+            if problem is not None:
+                return {}, [], False, (401, problem)
+            if job is None or not access.may_read(user, job.owner, recheck[1]):
+                return {}, [], False, (404, f"no job {job_id}")
+        if job is None:
+            return {}, [], False, (404, f"no job {job_id}")
         status = {
             "status": job.status, "error": job.error, "attempts": job.attempts,
             "cancel_requested": job.cancel_requested,
@@ -86,7 +96,7 @@ async def job_events(
         cursor = await anyio.to_thread.run_sync(
             lambda: last_ts(get_engine(url), job_id) or 0.0)
     last_status = None
-    token_id, check_every = identity.token.id, settings.stream_token_check_s
+    recheck, check_every = (identity.token.id, settings.read_scope), settings.stream_token_check_s
     checked = time.monotonic()  # the dependency checked the token just now
     yield ServerSentEvent(retry=RETRY_MS)
     while not await request.is_disconnected():
@@ -94,10 +104,11 @@ async def job_events(
         if due:
             checked = time.monotonic()
         status, batches, more, problem = await anyio.to_thread.run_sync(
-            _poll, url, job_id, cursor, token_id if due else None)
+            _poll, url, job_id, cursor, recheck if due else None)
         if problem is not None:
+            code, reason = problem
             yield ServerSentEvent(event="error", data={
-                "status": 401, "detail": f"{problem}; the stream is closed"})
+                "status": code, "detail": f"{reason}; the stream is closed"})
             return
         # a new status event when something but the clock changed: the ETA counts down on
         # its own, and the client counts it down between events
