@@ -1,5 +1,5 @@
 """The lab queue end to end, over real HTTP with real worker processes (both backends):
-a user's quota on two slots, and a preemption that resumes exactly."""
+a user's quota on two slots, a preemption that resumes exactly, and one for fair share."""
 
 from __future__ import annotations
 
@@ -110,3 +110,27 @@ def test_a_preempted_job_resumes_exactly(fresh_backend, procs: Procs) -> None:  
     got, want = _metrics(fresh_backend.db_url, low), _metrics(fresh_backend.db_url, ref)
     assert got.keys() == want.keys() and len(want) > 100
     assert got == want
+
+
+def test_fair_share_preemption_stops_a_users_job_for_one_with_no_usage(
+        fresh_backend, procs: Procs) -> None:  # noqa: ANN001, F811
+    # VAELAB_PREEMPT_FOR_FAIR_SHARE: equal priorities, so only fair share can preempt
+    url = procs.api(fresh_backend, VAELAB_PREEMPT_FOR_FAIR_SHARE="true")
+    procs.worker(fresh_backend)
+    http = httpx.Client(base_url=url, timeout=30, headers=fresh_backend.auth)
+    wait_for(lambda: http.get("/api/v1/queue").json()["workers"], 90, "the worker")
+
+    bobs = _submit(http, fresh_backend, "bob", long_spec(40))
+    wait_for(lambda: _job(http, bobs)["progress"]["step"] >= 30, 180, "bob's job under way")
+    carols = _submit(http, fresh_backend, "carol", tiny_spec(epochs=1))
+    preempted = wait_for(lambda: (j := _job(http, bobs))["preemptions"] == 1 and j, 60,
+                         "bob's job preempted for carol, who has used nothing")
+    assert preempted["status"] in {"queued", "running"}
+    first = _wait_done(http, carols)
+    assert first["status"] == "succeeded", first["error"]
+    done = _wait_done(http, bobs)
+    assert done["status"] == "succeeded", done["error"]
+    assert done["preemptions"] == 1 and done["attempts"] == 1
+    assert [a["ended"] for a in done["attempts_history"]] == ["preempted", "succeeded"]
+    assert done["progress"]["resume_step"] >= 30
+    assert _when(done["finished_at"]) > _when(first["finished_at"])
