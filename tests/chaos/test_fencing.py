@@ -38,9 +38,10 @@ LOST = re.compile(r"lease lost \(taken over\); stopped at step (\d+), (\d+) step
 
 
 def _spec() -> dict:
-    # 24 steps an epoch; a checkpoint every epoch, an evaluation every 4; 30 epochs so that
-    # the job still trains when it is frozen at step 60, however fast the machine
-    return tiny_spec(epochs=30, eval_every_epochs=4, checkpoint_every_epochs=1)
+    # 24 steps an epoch; a checkpoint every epoch, an evaluation every 4; 60 epochs (1,440
+    # steps) so that the job still trains when it is frozen: a CI run on a fast machine ran
+    # all 720 steps of 30 epochs in 5.9 s, less than worker B took to start beside it
+    return tiny_spec(epochs=60, eval_every_epochs=4, checkpoint_every_epochs=1)
 
 
 def _in_flight(name: str) -> bool:
@@ -147,11 +148,15 @@ def _series(points: list[tuple]) -> dict[tuple[str, int], float | None]:
 def test_a_paused_attempt_resumed_after_a_takeover_writes_nothing(stack: Stack) -> None:
     jid = stack.submit(_spec())
     a = stack.procs.worker(stack.backend)
+    wait_for(lambda: stack.row(jid).status == "running", 180, "worker A to claim the job")
+    # B starts while A trains (its start takes seconds), idle until the job is re-enqueued
+    b = stack.procs.worker(stack.backend)
     wait_for(lambda: stack.row(jid).step >= 60, 180, "worker A past its second checkpoint")
-    b = stack.procs.worker(stack.backend)  # idle until the job is re-enqueued
     lease_a = stack.row(jid).lease
     stack.freeze(a, jid)
-    frozen_at, step_at_freeze = time.monotonic(), stack.row(jid).step
+    frozen_at, row = time.monotonic(), stack.row(jid)
+    assert row.status == "running", f"the job ended ({row.status}) before A was frozen"
+    step_at_freeze = row.step
     wait_for(lambda: (r := stack.row(jid)).attempts == 2 and r.status == "running"
              and r.step > (r.resume_step or 0), 120, "worker B to take the job over")
     takeover_s = time.monotonic() - frozen_at
