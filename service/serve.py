@@ -58,7 +58,9 @@ def stop_worker(proc: subprocess.Popen, timeout: float = WORKER_STOP_TIMEOUT_S) 
     if proc.poll() is not None:
         return
     try:
-        os.killpg(proc.pid, signal.SIGTERM)  # the worker and its pool child
+        # the worker's main process only, as docker stop does: it asks a busy pool child to
+        # checkpoint its job (worker.shutdown) and closes an idle one itself
+        os.kill(proc.pid, signal.SIGTERM)
         proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         log.warning("worker did not stop in %.0f s; killing it", timeout)

@@ -10,4 +10,5 @@ __all__ = ["TASK_NAME", "app"]
 
 app = make_app(include=["worker.tasks"])
 
+import worker.shutdown  # noqa: E402, F401 - a warm shutdown gives running jobs back
 import worker.slots  # noqa: E402, F401 - its signal handlers register this worker's slots

@@ -36,6 +36,7 @@ from service.db.models import TERMINAL
 from service.db.session import UNAVAILABLE, DatabaseError, get_engine, session_scope
 from worker.artifacts import SqlArtifacts
 from worker.outage import retry_db
+from worker.shutdown import parent_stopping
 from worker.sink import SqlMetricSink
 
 log = logging.getLogger(__name__)
@@ -237,8 +238,14 @@ def _record(settings: Settings, jid: uuid.UUID, lease: str, outcome: str, values
 def _done(outcome: str) -> str:
     """After SIGTERM the pool child exits once its attempt is recorded, so billiard starts a
     fresh one (Celery's cancel and billiard's terminate expect the child to go); a child
-    that stayed would reject every later message."""
+    that stayed would reject every later message. When the SIGTERM came from its own worker
+    stopping (:mod:`worker.shutdown`), the task returns instead: the closing pool ends the
+    child, and the message is acked rather than reported lost."""
     if SHUTTING_DOWN:
+        if parent_stopping():
+            log.info("pool child %d: job given back (%s); the worker is stopping",
+                     os.getpid(), outcome)
+            return outcome
         log.info("pool child %d: exiting after SIGTERM (attempt recorded: %s)", os.getpid(),
                  outcome)
         logging.shutdown()

@@ -92,6 +92,8 @@ def test_serve_restart_runs_the_queued_job_and_ctrl_c_requeues(procs: Procs, tmp
     log = open(second.log_path).read()
     assert "stopped" in log
     assert "Traceback" not in log  # a clean Ctrl-C: no Celery Reject traceback
+    assert "checkpoints its job and gives it back" in log
+    assert "ERROR" not in log  # no pool child died of a signal
     worker_pid = int(log.split("worker pid ")[1].split()[0])
     time.sleep(0.5)
     assert not _group_alive(worker_pid)  # the worker and its pool child are gone
@@ -108,3 +110,4 @@ def test_serve_restart_runs_the_queued_job_and_ctrl_c_requeues(procs: Procs, tmp
     assert wait_for(lambda: _job(url, long_id)["status"] == "cancelled", 60, "cancel")
     third.send_signal(signal.SIGINT)
     assert third.wait(timeout=60) == 0
+    assert "ERROR" not in open(third.log_path).read()  # an idle pool child closes cleanly
