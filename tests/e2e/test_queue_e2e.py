@@ -79,19 +79,24 @@ def _metrics(db_url: str, jid: str) -> dict[tuple[str, int], float | None]:
     return {(k, step): v for k, step, v in rows if k != "examples_per_s"}
 
 
-def test_a_preempted_job_resumes_exactly(fresh_backend, procs: Procs) -> None:  # noqa: ANN001, F811
-    url = procs.api(fresh_backend)
-    procs.worker(fresh_backend)
-    http = httpx.Client(base_url=url, timeout=30, headers=fresh_backend.auth)
+def _one_worker(backend, procs: Procs, **env: str) -> httpx.Client:  # noqa: ANN001
+    url = procs.api(backend, **env)
+    procs.worker(backend)
+    http = httpx.Client(base_url=url, timeout=30, headers=backend.auth)
     wait_for(lambda: http.get("/api/v1/queue").json()["workers"], 90, "the worker")
+    return http
 
-    spec = long_spec(40)  # long enough to be preempted even on an idle core
-    low = _submit(http, fresh_backend, "bob", spec, priority=1)
-    wait_for(lambda: _job(http, low)["progress"]["step"] >= 30, 180, "the long job under way")
-    high = _submit(http, fresh_backend, "carol", tiny_spec(epochs=1), priority=9)
 
+def _preempted_then_resumed(http: httpx.Client, backend, spec: dict, why: str,  # noqa: ANN001
+                            **carols: int) -> str:
+    """Bob's job (``spec``) is under way when carol submits a 1-epoch job (``carols``: its
+    priority); bob's is preempted for hers (``why``), hers runs, then bob's resumes from its
+    checkpoint and succeeds. Returns bob's job id."""
+    low = _submit(http, backend, "bob", spec, **({"priority": 1} if carols else {}))
+    wait_for(lambda: _job(http, low)["progress"]["step"] >= 30, 180, "bob's job under way")
+    high = _submit(http, backend, "carol", tiny_spec(epochs=1), **carols)
     preempted = wait_for(lambda: (j := _job(http, low))["preemptions"] == 1 and j, 60,
-                         "the long job preempted")
+                         f"bob's job preempted ({why})")
     assert preempted["status"] in {"queued", "running"}
     first = _wait_done(http, high)
     assert first["status"] == "succeeded", first["error"]
@@ -103,6 +108,14 @@ def test_a_preempted_job_resumes_exactly(fresh_backend, procs: Procs) -> None:  
     assert [a["ended"] for a in done["attempts_history"]] == ["preempted", "succeeded"]
     assert done["progress"]["resume_step"] >= 30  # resumed from its checkpoint, not step 0
     assert _when(done["finished_at"]) > _when(first["finished_at"])
+    return low
+
+
+def test_a_preempted_job_resumes_exactly(fresh_backend, procs: Procs) -> None:  # noqa: ANN001, F811
+    http = _one_worker(fresh_backend, procs)
+    spec = long_spec(40)  # long enough to be preempted even on an idle core
+    low = _preempted_then_resumed(http, fresh_backend, spec, "carol's priority is higher",
+                                  priority=9)
 
     # the same spec, uninterrupted, on the same worker
     ref = _submit(http, fresh_backend, "bob", spec)
@@ -115,22 +128,6 @@ def test_a_preempted_job_resumes_exactly(fresh_backend, procs: Procs) -> None:  
 def test_fair_share_preemption_stops_a_users_job_for_one_with_no_usage(
         fresh_backend, procs: Procs) -> None:  # noqa: ANN001, F811
     # VAELAB_PREEMPT_FOR_FAIR_SHARE: equal priorities, so only fair share can preempt
-    url = procs.api(fresh_backend, VAELAB_PREEMPT_FOR_FAIR_SHARE="true")
-    procs.worker(fresh_backend)
-    http = httpx.Client(base_url=url, timeout=30, headers=fresh_backend.auth)
-    wait_for(lambda: http.get("/api/v1/queue").json()["workers"], 90, "the worker")
-
-    bobs = _submit(http, fresh_backend, "bob", long_spec(40))
-    wait_for(lambda: _job(http, bobs)["progress"]["step"] >= 30, 180, "bob's job under way")
-    carols = _submit(http, fresh_backend, "carol", tiny_spec(epochs=1))
-    preempted = wait_for(lambda: (j := _job(http, bobs))["preemptions"] == 1 and j, 60,
-                         "bob's job preempted for carol, who has used nothing")
-    assert preempted["status"] in {"queued", "running"}
-    first = _wait_done(http, carols)
-    assert first["status"] == "succeeded", first["error"]
-    done = _wait_done(http, bobs)
-    assert done["status"] == "succeeded", done["error"]
-    assert done["preemptions"] == 1 and done["attempts"] == 1
-    assert [a["ended"] for a in done["attempts_history"]] == ["preempted", "succeeded"]
-    assert done["progress"]["resume_step"] >= 30
-    assert _when(done["finished_at"]) > _when(first["finished_at"])
+    http = _one_worker(fresh_backend, procs, VAELAB_PREEMPT_FOR_FAIR_SHARE="true")
+    _preempted_then_resumed(http, fresh_backend, long_spec(40),
+                            "for carol, who has used nothing")
