@@ -141,19 +141,13 @@ def _why_invalid(token: ApiToken, user: User, now: datetime) -> str | None:
     return None
 
 
-def token_problem(session: Session, token_id: uuid.UUID, now: datetime | None = None
-                  ) -> str | None:
-    """Why the token ``token_id`` (valid when a request began) is refused now ("the API
-    token was revoked", "... expired", "user bob is disabled", "... no longer exists"), or
-    None while it is still valid. Records nothing (``last_used_at`` belongs to requests)."""
-    return token_holder(session, token_id, now)[0]
-
-
 def token_holder(session: Session, token_id: uuid.UUID, now: datetime | None = None
                  ) -> tuple[str | None, User | None]:
-    """:func:`token_problem` and the token's user as it is now (None with a problem): a
+    """Why the token ``token_id`` (valid when a request began) is refused now ("the API
+    token was revoked", "... expired", "user bob is disabled", "... no longer exists"), and
+    its user as it is now; (None, user) while it is valid, (reason, None) once it is not. A
     long-lived request (an event stream) re-checks its token and its user's role with this,
-    one indexed read."""
+    one indexed read. Records nothing (``last_used_at`` belongs to requests)."""
     row = session.execute(
         select(ApiToken, User).join(User, User.name == ApiToken.user)
         .where(ApiToken.id == token_id)
