@@ -88,13 +88,13 @@ def _one_worker(backend, procs: Procs, **env: str) -> httpx.Client:  # noqa: ANN
 
 
 def _preempted_then_resumed(http: httpx.Client, backend, spec: dict, why: str,  # noqa: ANN001
-                            **carols: int) -> str:
-    """Bob's job (``spec``) is under way when carol submits a 1-epoch job (``carols``: its
-    priority); bob's is preempted for hers (``why``), hers runs, then bob's resumes from its
-    checkpoint and succeeds. Returns bob's job id."""
-    low = _submit(http, backend, "bob", spec, **({"priority": 1} if carols else {}))
+                            bob: int = 0, carol: int = 0) -> str:
+    """Bob's job (``spec``, priority ``bob``) is under way when carol submits a 1-epoch job
+    (priority ``carol``); bob's is preempted for hers (``why``), hers runs, then bob's
+    resumes from its checkpoint and succeeds. Returns bob's job id."""
+    low = _submit(http, backend, "bob", spec, priority=bob)
     wait_for(lambda: _job(http, low)["progress"]["step"] >= 30, 180, "bob's job under way")
-    high = _submit(http, backend, "carol", tiny_spec(epochs=1), **carols)
+    high = _submit(http, backend, "carol", tiny_spec(epochs=1), priority=carol)
     preempted = wait_for(lambda: (j := _job(http, low))["preemptions"] == 1 and j, 60,
                          f"bob's job preempted ({why})")
     assert preempted["status"] in {"queued", "running"}
@@ -115,7 +115,7 @@ def test_a_preempted_job_resumes_exactly(fresh_backend, procs: Procs) -> None:  
     http = _one_worker(fresh_backend, procs)
     spec = long_spec(40)  # long enough to be preempted even on an idle core
     low = _preempted_then_resumed(http, fresh_backend, spec, "carol's priority is higher",
-                                  priority=9)
+                                  bob=1, carol=9)
 
     # the same spec, uninterrupted, on the same worker
     ref = _submit(http, fresh_backend, "bob", spec)

@@ -5,7 +5,7 @@ try a write in the child, as a fresh pool child does when it claims a job.
     python -m tests.worker.fork_probe guarded|unguarded
 
 The database is ``VAELAB_DATABASE_URL`` (migrated, with a worker row named ``parent``).
-Prints one line: ``fork_wait_s=<s> child=<ok|locked|error:...>``.
+Prints one line: ``fork_wait_s=<s> child=<ok|locked|error>``.
 """
 
 from __future__ import annotations
