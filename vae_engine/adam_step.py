@@ -14,9 +14,11 @@ non-finite step), with the step counts advanced by ``1 - found_inf`` in one pass
 adds 1 and then subtracts ``found_inf``: the updated weights and the optimizer state are
 bitwise those of ``optimizer.step()`` (a test checks it). The state stays in the optimizer,
 so ``state_dict()``, checkpoints and resume are unchanged. The lists are rebuilt whenever the
-optimizer's state was replaced (``load_state_dict``); anything this fast path does not cover
-(several parameter groups, amsgrad, a parameter without a gradient, mixed devices or
-dtypes, a state not yet created) goes through ``optimizer.step()``.
+optimizer's state was replaced (``load_state_dict``). Parameters that have no gradient when
+the lists are built (a model's unused ones: Adam leaves them alone) are left out; a step at
+which that set changes goes through ``optimizer.step()`` and the lists are rebuilt after it.
+Anything else this fast path does not cover (several parameter groups, amsgrad, mixed
+devices or dtypes, a state not yet created) goes through ``optimizer.step()``.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ class FusedAdamStep:
         self.optimizer = optimizer
         self._state: Any = None  # the optimizer.state the lists were built from
         self._lists: tuple[list[torch.Tensor], ...] | None = None
+        self._idle: list[torch.Tensor] = []  # the parameters without a gradient, left out
 
     def _build(self) -> tuple[list[torch.Tensor], ...] | None:
         opt = self.optimizer
@@ -40,7 +43,8 @@ class FusedAdamStep:
         if not group.get("fused") or group.get("amsgrad") or group.get("maximize") \
                 or group.get("decoupled_weight_decay") or group.get("capturable"):
             return None
-        params = list(group["params"])
+        params = [p for p in group["params"] if p.grad is not None]
+        self._idle = [p for p in group["params"] if p.grad is None]
         states = [opt.state.get(p) for p in params]
         if not params or any(not s or "exp_avg" not in s for s in states):
             return None  # the first step (or a restored partial state): the slow path
@@ -59,8 +63,9 @@ class FusedAdamStep:
             return
         params, exp_avgs, exp_avg_sqs, steps = self._lists
         grads = [p.grad for p in params]
-        if any(g is None for g in grads):  # Adam skips such a parameter; keep its rules
-            opt.step()
+        if any(g is None for g in grads) or any(p.grad is not None for p in self._idle):
+            self._state = None  # which parameters have a gradient changed: Adam's own rules
+            opt.step()  # this once, then lists built anew
             return
         group = opt.param_groups[0]
         found_inf = getattr(opt, "found_inf", None)
@@ -68,7 +73,8 @@ class FusedAdamStep:
         if found_inf is None:
             torch._foreach_add_(steps, 1)
         else:  # +1, or +0 for a skipped step: torch adds 1 and subtracts found_inf after the
-            torch._foreach_add_(steps, 1.0 - found_inf)  # kernel; one pass, the same values
+            inc = 1.0 - found_inf  # kernel; one pass, the same values (a list: the overload
+            torch._foreach_add_(steps, [inc] * len(steps))  # a CUDA graph can capture)
         torch._fused_adam_(
             params, grads, exp_avgs, exp_avg_sqs, [], steps, amsgrad=False,
             lr=group["lr"], beta1=beta1, beta2=beta2, weight_decay=group["weight_decay"],

@@ -101,3 +101,27 @@ def test_what_it_does_not_cover_goes_through_step():
     bias = net2.bias.detach().clone()
     fast2()
     assert torch.equal(bias, net2.bias) and float(opt2.state[net2.bias]["step"]) == 1.0
+
+
+def test_parameters_without_a_gradient_are_left_out_as_adam_leaves_them():
+    """A model's unused parameters (no gradient) keep the fast path; when one gets a
+    gradient later, that step goes through optimizer.step(), bitwise as before."""
+    torch.manual_seed(0)
+    net = torch.nn.ModuleDict({"used": torch.nn.Linear(12, 3), "unused": torch.nn.Linear(2, 2)})
+    twin = copy.deepcopy(net)
+    kw = {"lr": 1e-2, "betas": (0.8, 0.95), "fused": True}
+    opt, ref = torch.optim.Adam(net.parameters(), **kw), torch.optim.Adam(twin.parameters(), **kw)
+    fast = FusedAdamStep(opt)
+    for i in range(7):
+        x = torch.randn(5, 12, generator=torch.Generator().manual_seed(i))
+        for m in (net, twin):
+            m.zero_grad(set_to_none=True)
+            m["used"](x).pow(2).sum().backward()
+            if i >= 4:  # from step 4 on, the unused layer is used
+                m["unused"](torch.ones(1, 2)).sum().backward()
+        fast()
+        ref.step()
+        assert _same(net, twin, opt, ref), i
+        if i in (2, 3):
+            assert fast._lists is not None and len(fast._lists[0]) == 2  # the fast path
+    assert fast._lists is not None and len(fast._lists[0]) == 4  # rebuilt with the newcomers
