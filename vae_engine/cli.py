@@ -37,6 +37,9 @@ def add_train_parser(sub: Any) -> argparse.ArgumentParser:
                         "at most one per 0.4 GFLOP of matmul work in a step)")
     p.add_argument("--compile", action="store_true", default=None,
                    help="run the forward/backward through torch.compile (train.compile)")
+    p.add_argument("--cuda-graph", action=argparse.BooleanOptionalAction,
+                   help="capture the whole step as one CUDA graph, or not (train.cuda_graph; "
+                        "default: on when training on a GPU)")
     p.set_defaults(func=run_train)
     return p
 
@@ -62,11 +65,13 @@ def _run_train(args: argparse.Namespace) -> int:
     spec = load_spec(args.spec)
     if args.threads is not None and args.threads < 1:
         raise VaelabError("--threads must be a positive integer")
-    if args.max_steps is not None:
-        if args.max_steps < 1:
-            raise VaelabError("--max-steps must be a positive integer")
+    if args.max_steps is not None and args.max_steps < 1:
+        raise VaelabError("--max-steps must be a positive integer")
+    if args.max_steps is not None or args.cuda_graph is not None:
         data = spec.model_dump(mode="json")
-        data["train"]["max_steps"] = args.max_steps
+        data["train"]["max_steps"] = args.max_steps or data["train"]["max_steps"]
+        if args.cuda_graph is not None:
+            data["train"]["cuda_graph"] = args.cuda_graph
         spec = parse_spec(data)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -48,7 +48,9 @@ def make_forward(model: VAEModel, likelihood: Likelihood, compile: bool = False,
         return lambda x: fn(model, likelihood, x)
 
     def autocast_forward(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, ModelOutput]:
-        with torch.autocast(x.device.type, dtype=torch.bfloat16):
+        # no cast cache: each weight is cast once per step anyway, and a cache kept across
+        # the steps' autocast regions does not belong in a captured CUDA graph
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, cache_enabled=False):
             distortion, rate, out = fn(model, likelihood, x)
         return distortion.float(), rate.float(), out
 

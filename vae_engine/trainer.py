@@ -39,6 +39,7 @@ from vae_engine.errors import SpecError, VaelabError
 from vae_engine.evaluate.honesty import LOG_256, bound_status, data_kind, dequantize
 from vae_engine.evaluate.metrics import MetricContext, resolve, run_metrics
 from vae_engine.evaluate.summary import evaluate
+from vae_engine.graphed import make_stepper
 from vae_engine.images import png_bytes, recon_pairs
 from vae_engine.io import ArtifactWriter, DiscardArtifacts, MetricSink, dumps
 from vae_engine.kl import KLScheme, SchemeContext, build_scheme, rate_term
@@ -345,13 +346,12 @@ def train(spec: TrainSpec | dict[str, Any], sink: MetricSink | None = None,
     sink.start(run.total_steps, step)
     sink.plan(eval_steps(run, step))
     t = spec.train
-    n_train = run.data.x_train.shape[0]
-    bs = spec.optim.batch_size
+    n_train, bs = run.data.x_train.shape[0], spec.optim.batch_size
     read_every = max(1, read_every)
     order, order_epoch = None, -1
     last_metrics: dict[str, float] = {}
     guard = DeviceLog(run.device, run.optimizer, step)
-    reader = LogReader(sink, guard, last_ckpt)
+    reader, step_fn = LogReader(sink, guard, last_ckpt), make_stepper(run, guard, train_step)
     while step < run.total_steps:
         epoch, i = divmod(step, run.steps_per_epoch)
         if order_epoch != epoch:
@@ -362,7 +362,7 @@ def train(spec: TrainSpec | dict[str, Any], sink: MetricSink | None = None,
         if run.dequantized:
             x = dequantize(x)
         log_now = (step + 1) % t.log_every == 0 or step + 1 == run.total_steps
-        metrics = train_step(run, x, step, guard, with_grad_norm=log_now)
+        metrics = step_fn(run, x, step, guard, with_grad_norm=log_now)
         step += 1
         reader.seen += x.shape[0]
         if log_now:

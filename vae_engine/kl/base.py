@@ -58,6 +58,12 @@ class KLScheme:
     # the host (the built-in controllers). False (a scheme written for floats): the trainer
     # reads them for it - one device sync per step, the speed of the engine before issue 14.
     device_stats: ClassVar[bool] = False
+    # The methods (of the step) whose Python floats ``objective`` or ``update`` use: a step
+    # captured as a CUDA graph (vae_engine/graphed.py) reads them on the host and passes
+    # each as a device scalar. ``graph_safe``: a scheme that overrides ``objective`` or
+    # ``update`` sets it once nothing else in them depends on the step on the host.
+    step_values: ClassVar[tuple[str, ...]] = ("weight",)
+    graph_safe: ClassVar[bool] = False
 
     def __init__(self, spec: Any, ctx: SchemeContext):
         self.spec = spec

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pydantic import Field
 
-from vae_engine.kl.base import SCHEMES, KLScheme
+from vae_engine.kl.base import SCHEMES, KLScheme, as_weight
 from vae_engine.registry import ComponentConfig
 
 if TYPE_CHECKING:
@@ -48,6 +48,9 @@ class CapacitySchedule(ComponentConfig):
 
 @SCHEMES.register(CapacitySchedule)
 class Capacity(KLScheme):
+    step_values = ("capacity",)
+    graph_safe = True
+
     def capacity(self, step: int) -> float:
         return capacity_at(step, self.spec.c_max, self.spec.c_stop_steps)
 
@@ -58,7 +61,7 @@ class Capacity(KLScheme):
         self, distortion: torch.Tensor, rate: torch.Tensor, step: int
     ) -> tuple[torch.Tensor, dict[str, float]]:
         c = self.capacity(step)
-        diff = rate - c * self.ctx.rate_scale  # rate's units (sum mode or per latent dim)
+        diff = rate - as_weight(c, rate) * self.ctx.rate_scale  # rate's units (sum or mean mode)
         gap = diff.detach()  # read by the trainer with the other logs, not here (no sync)
         logs = {
             "beta": self.spec.gamma * gap.sign().double(),  # d loss / d rate

@@ -50,6 +50,7 @@ class DualAscent(KLScheme):
 
     tensor_fields = ("beta", "error")
     device_stats = True
+    graph_safe = True
 
     def __init__(self, spec: Any, ctx: Any):
         super().__init__(spec, ctx)

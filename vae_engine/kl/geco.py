@@ -100,6 +100,7 @@ class Geco(KLScheme):
 
     tensor_fields = ("value", "_ema", "started")
     device_stats = True
+    graph_safe = True
 
     def __init__(self, spec: Any, ctx: Any):
         import torch

@@ -126,6 +126,8 @@ class PIController(KLScheme):
 
     tensor_fields = ("beta", "integral", "error")
     device_stats = True
+    step_values = ("set_point",)
+    graph_safe = True
 
     def __init__(self, spec: Any, ctx: Any):
         super().__init__(spec, ctx)

@@ -43,6 +43,10 @@ class TrainSection(Section):
     bf16: bool = Field(
         default=False, description="Run the forward under bfloat16 autocast (meant for GPUs; "
         "not yet measured on one). The loss terms, the objective and the logs stay float32.")
+    cuda_graph: bool | None = Field(
+        default=None, description="Capture the whole training step as one CUDA graph and "
+        "replay it (the first steps run eagerly). null: on when training on a GPU with a "
+        "KL scheme that allows it; true: required (an error where it cannot be); false: off.")
 
 
 class EvalSpec(Section):

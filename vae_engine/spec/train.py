@@ -55,6 +55,8 @@ class TrainSpec(Section):
     @model_validator(mode="after")
     def _cross_checks(self) -> TrainSpec:
         problems = [p for c in self.components() for p in c.problems(self)]
+        if self.train.cuda_graph and self.train.device == "cpu":
+            problems.append("train.cuda_graph: needs a CUDA device; train.device is cpu")
         if problems:
             raise CrossFieldError(problems)
         return self
