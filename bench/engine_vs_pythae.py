@@ -344,7 +344,7 @@ def engine_spec(args, seed: int) -> dict[str, Any]:
                   "weight_decay": 0.0},
         "train": {"epochs": args.epochs, "seed": seed, "log_every": 1,
                   "eval_every_epochs": 0, "checkpoint_every_epochs": 0,
-                  "device": args.device},
+                  "device": args.device, "cuda_graph": args.cuda_graph, "bf16": args.bf16},
         # Only the final evaluation runs (after the timed window); keep it cheap.
         "eval": {"iwae_k": 1, "max_examples": 100, "n_samples": 16},
     }
@@ -448,6 +448,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="one repeat, IWAE k=20 timed once (for make bench)")
     p.add_argument("--compile", action="store_true",
                    help="vae_engine with train.compile (torch.compile of the forward)")
+    p.add_argument("--cuda-graph", action=argparse.BooleanOptionalAction,
+                   help="vae_engine with train.cuda_graph true/false (the whole step as one "
+                        "CUDA graph; default: the engine's, on for --device cuda)")
+    p.add_argument("--bf16", action="store_true",
+                   help="vae_engine with train.bf16 (the forward under bfloat16 autocast)")
     p.add_argument("--pythae-output-dir", default=None,
                    help="where pythae writes its run folders (default: a temp dir, removed)")
     p.add_argument("--pythae-progress", action="store_true",
@@ -617,6 +622,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "epochs": args.epochs, "batch": args.batch, "latent": args.latent, "lr": args.lr,
         "n_train": int(x_train.shape[0]), "n_test": int(x_test.shape[0]),
         "repeats": args.repeats, "seed": args.seed, "threads": threads, "device": args.device,
+        "gpu": torch.cuda.get_device_name(0) if args.device == "cuda" else None,
+        "compile": args.compile, "cuda_graph": args.cuda_graph, "bf16": args.bf16,
         "torch_version": torch.__version__,
         "pythae_version": _dist_version("pythae"),
         "python_version": platform.python_version(),
