@@ -41,8 +41,9 @@ class TrainSection(Section):
         default=False, description="Run the model's forward and backward through "
         "torch.compile (inductor; the first steps pay the compilation).")
     bf16: bool = Field(
-        default=False, description="Run the forward under bfloat16 autocast (meant for GPUs; "
-        "not yet measured on one). The loss terms, the objective and the logs stay float32.")
+        default=False, description="Run the forward under bfloat16 autocast (~1.4x the "
+        "float32 step on an AVX512-BF16 CPU for the benchmark MLP; not yet timed on a GPU). "
+        "The loss terms, the objective and the logs stay float32.")
     cuda_graph: bool | None = Field(
         default=None, description="Capture the whole training step as one CUDA graph and "
         "replay it (the first steps run eagerly). null: on when training on a GPU with a "
