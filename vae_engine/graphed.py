@@ -18,13 +18,12 @@ What changes from step to step is kept out of the captured kernels:
   step, so the next replay reads the values this one wrote;
 - the logged values are stacked into one vector in the graph and copied out after each
   replay (the graph's memory is overwritten by the next replay);
-- every step runs as a logged one (the gradient norm and the logged values: a few
-  microseconds in a graph); the values are copied out only at the steps the trainer logs;
 - what would change the kernels themselves - the batch shape (an epoch's last, partial
-  batch) and NVAE balancing on or off (``in_warmup``) - selects one of at most a few graphs,
-  each captured the second time its kind of step comes up (the first one runs eagerly, so
-  nothing is initialised during a capture). Each graph keeps the activations of its step in
-  its own memory pool: up to twice the eager step's activation memory with a partial batch.
+  batch), a logged or unlogged step, NVAE balancing on or off (``in_warmup``) - selects one
+  of a few graphs, each captured the second time its kind of step comes up (the first one
+  runs eagerly, so nothing is initialised during a capture). Each graph keeps the
+  activations of its step in its own memory pool: up to four times the eager step's
+  activation memory (logged and unlogged, full and partial batch).
 
 The first ``WARMUP`` steps run eagerly, on the side stream that later captures (as the
 PyTorch CUDA-graphs notes ask). A scheme can be captured if its ``objective`` and
@@ -113,18 +112,18 @@ class GraphedStep:
                      [(scheme, name) for name in scheme.tensor_fields]
         self.fixed: list[torch.Tensor] | None = None  # the state's tensors the graphs use
 
-    def key(self, x: torch.Tensor, step: int) -> tuple[Any, ...]:
+    def key(self, x: torch.Tensor, step: int, logged: bool) -> tuple[Any, ...]:
         balancing = getattr(self.run.spec.kl, "balancing", None) is not None
-        return tuple(x.shape), balancing and self.run.scheme.in_warmup(step)
+        return tuple(x.shape), logged, balancing and self.run.scheme.in_warmup(step)
 
     def __call__(self, run: Any, x: torch.Tensor, step: int, guard: Any,
                  with_grad_norm: bool = True) -> dict[str, Any]:
-        key = self.key(x, step)
+        key = self.key(x, step, with_grad_norm)
         if self.eager < WARMUP or (key not in self.graphs and key not in self.seen):
             self.seen.add(key)
             self.eager += 1
             return self._eager(x, step, with_grad_norm)
-        g = self.graphs.get(key) or self._capture(key, x, step)
+        g = self.graphs.get(key) or self._capture(key, x, step, with_grad_norm)
         self._bind()
         for name, buf in self.lifted.items():
             value = float(getattr(run.scheme, name)(step))
@@ -142,15 +141,12 @@ class GraphedStep:
         return out
 
     def _eager(self, x: torch.Tensor, step: int, logged: bool) -> dict[str, Any]:
-        """A step run as is, on the capture stream, as a logged one (the kernels a capture
-        will record). Its logged tensors are copied: once the graphs exist, a controller's
-        state tensor it logs is overwritten in place later."""
+        """A step run as is, on the capture stream. Its logged tensors are copied: once the
+        graphs exist, a controller's state tensor it logs is overwritten in place later."""
         self.stream.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(self.stream):
-            metrics = self.step_fn(self.run, x, step, self.guard, with_grad_norm=True)
-            if not logged:
-                metrics = {}
-            elif self.fixed is not None:
+            metrics = self.step_fn(self.run, x, step, self.guard, with_grad_norm=logged)
+            if self.fixed is not None:
                 metrics = {k: v.clone() if torch.is_tensor(v) else v for k, v in metrics.items()}
         torch.cuda.current_stream().wait_stream(self.stream)
         return metrics
@@ -172,7 +168,8 @@ class GraphedStep:
                 fixed.copy_(new)
                 setattr(obj, name, fixed)
 
-    def _capture(self, key: tuple[Any, ...], x: torch.Tensor, step: int) -> _Graph:
+    def _capture(self, key: tuple[Any, ...], x: torch.Tensor, step: int,
+                 logged: bool) -> _Graph:
         self._bind()
         scheme = self.run.scheme
         for name, buf in self.lifted.items():  # instance attributes shadow the methods
@@ -188,7 +185,8 @@ class GraphedStep:
         torch.cuda.synchronize(self.run.device)
         try:
             with torch.cuda.graph(graph, stream=self.stream, capture_error_mode="thread_local"):
-                metrics = self.step_fn(self.run, static_x, step, self.guard)  # logged
+                metrics = self.step_fn(self.run, static_x, step, self.guard,
+                                       with_grad_norm=logged)
                 names = [k for k, v in metrics.items() if torch.is_tensor(v)]
                 values = torch.stack([metrics[k].detach().reshape(()).to(torch.float64)
                                       for k in names]) if names else None
@@ -204,5 +202,6 @@ class GraphedStep:
                 g["capturable"] = flag
         floats = {k: v for k, v in metrics.items() if not torch.is_tensor(v)}
         self.graphs[key] = _Graph(graph, static_x, names, values, floats)
-        log.info("step %d: captured a CUDA graph (batch %s)", step + 1, key[0])
+        log.info("step %d: captured a CUDA graph (batch %s, %s)", step + 1, key[0],
+                 "logged" if logged else "not logged")
         return self.graphs[key]
