@@ -100,7 +100,6 @@ class GraphedStep:
         self.graphs: dict[tuple[Any, ...], _Graph] = {}
         self.seen: set[tuple[Any, ...]] = set()
         self.eager = 0  # eager steps run so far
-        self.replays = 0
         scheme = run.scheme
         # step-dependent floats become device scalars; a method that returns a tensor
         # (a controller's state) is already one
@@ -132,7 +131,6 @@ class GraphedStep:
                 self.filled[name] = value
         g.x.copy_(x)
         g.graph.replay()
-        self.replays += 1
         if not with_grad_norm:
             return {}
         out: dict[str, Any] = dict(g.floats)
@@ -152,20 +150,14 @@ class GraphedStep:
         return metrics
 
     def _bind(self) -> None:
-        """Point the state at the fixed tensors, copying in what an eager step replaced."""
+        """Point the state at the fixed tensors, copying in what a step replaced (an eager
+        step, or inside a capture the captured one)."""
         if self.fixed is None:
             self.fixed = [getattr(obj, name).clone() for obj, name in self.state]
         for (obj, name), fixed in zip(self.state, self.fixed, strict=True):
             current = getattr(obj, name)
             if current is not fixed:
                 fixed.copy_(current)
-                setattr(obj, name, fixed)
-
-    def _write_back(self) -> None:
-        for (obj, name), fixed in zip(self.state, self.fixed or [], strict=True):
-            new = getattr(obj, name)
-            if new is not fixed:
-                fixed.copy_(new)
                 setattr(obj, name, fixed)
 
     def _capture(self, key: tuple[Any, ...], x: torch.Tensor, step: int,
@@ -190,7 +182,7 @@ class GraphedStep:
                 names = [k for k, v in metrics.items() if torch.is_tensor(v)]
                 values = torch.stack([metrics[k].detach().reshape(()).to(torch.float64)
                                       for k in names]) if names else None
-                self._write_back()  # after the stack: logged state keeps this step's value
+                self._bind()  # after the stack: logged state keeps this step's value
         except RuntimeError as err:  # e.g. a plugin's host copy inside the step
             raise SpecError([{"field": "train.cuda_graph", "message": "the step could not be "
                               f"captured as a CUDA graph ({str(err).splitlines()[0]}); train "

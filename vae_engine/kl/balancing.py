@@ -110,6 +110,9 @@ class NvaeBalancing(ModifierConfig):
         return problems
 
 
+_ALPHAS: dict[tuple[Any, ...], torch.Tensor] = {}  # nvae_coefficients' alpha per model shape
+
+
 @MODIFIERS.register(NvaeBalancing)
 def nvae_coefficients(out: ModelOutput, spec: NvaeBalancing, active: bool) -> torch.Tensor:
     """(G,) detached coefficients: NVAE's during warm-up, ones after."""
@@ -120,13 +123,10 @@ def nvae_coefficients(out: ModelOutput, spec: NvaeBalancing, active: bool) -> to
     kl_groups = out.kl_groups()  # (B, G)
     if not active:
         return torch.ones(kl_groups.shape[1], device=kl_groups.device, dtype=kl_groups.dtype)
+    # Built once per model shape: a copy from the host waits for the device, and has no
+    # place in a step captured as a CUDA graph.
     key = (tuple(out.group_scales), spec.alpha, kl_groups.device, kl_groups.dtype)
-    alpha = _ALPHAS.get(key)
-    if alpha is None:  # once per run: a copy from the host waits for the device (and has
-        alpha = _ALPHAS[key] = torch.tensor(  # no place in a captured CUDA graph)
-            alpha_from_scales(out.group_scales, spec.alpha), device=kl_groups.device,
-            dtype=kl_groups.dtype)
-    return balancing_coefficients(kl_groups, alpha)
-
-
-_ALPHAS: dict[tuple[Any, ...], torch.Tensor] = {}  # nvae_coefficients' alpha per model shape
+    if key not in _ALPHAS:
+        _ALPHAS[key] = torch.tensor(alpha_from_scales(out.group_scales, spec.alpha),
+                                    device=kl_groups.device, dtype=kl_groups.dtype)
+    return balancing_coefficients(kl_groups, _ALPHAS[key])
