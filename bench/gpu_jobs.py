@@ -28,17 +28,12 @@ if str(ROOT) not in sys.path:
 
 
 def _spec(args: argparse.Namespace, seed: int) -> dict[str, Any]:
-    return {
-        "name": "bench-gpu-jobs", "dataset": {"name": "mnist5k"},
-        "model": {"arch": "mlp", "latent_dim": 16, "hidden": [512], "activation": "relu"},
-        "likelihood": {"kind": "bernoulli"},
-        "kl": {"schedule": {"kind": "constant", "beta": 1.0}},
-        "optim": {"lr": 1e-3, "batch_size": args.batch},
-        "train": {"epochs": args.epochs, "seed": seed, "log_every": 1, "eval_every_epochs": 0,
-                  "checkpoint_every_epochs": 0, "device": "cuda",
-                  "cuda_graph": args.cuda_graph},
-        "eval": {"iwae_k": 1, "max_examples": 100, "n_samples": 16, "metrics": []},
-    }
+    """engine_vs_pythae's benchmark MLP spec, on the GPU, without the final extra metrics."""
+    from engine_vs_pythae import engine_spec  # bench/ is this script's folder
+
+    spec = engine_spec(args, seed)
+    spec["eval"]["metrics"] = []
+    return spec
 
 
 def _job(args: argparse.Namespace, seed: int, out: Any, barrier: Any) -> None:
@@ -90,6 +85,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--cuda-graph", action=argparse.BooleanOptionalAction,
                    help="train.cuda_graph true/false (default: the engine's, on for a GPU)")
     p.add_argument("--timeout", type=float, default=300.0, help="seconds per N")
+    p.set_defaults(latent=16, lr=1e-3, device="cuda", bf16=False)  # what engine_spec reads
     args = p.parse_args(argv)
     import torch
 
