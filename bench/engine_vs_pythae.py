@@ -44,6 +44,12 @@ Measured:
   As a check that both compute the same quantity, ``iwae_bound`` is also run on pythae's
   trained weights (``iwae_engine_estimator_on_pythae_model``): it should match pythae's value
   to within Monte Carlo noise.
+- Roofline (``--device cpu``; bench/roofline.py): before the runs, the peak of the issue's
+  yardstick product (batch x 784 by 784 x 512) in the dtype of the engine's matmuls, and the
+  step's 14 matrix products and the engine's Adam update timed one by one.
+  ``roofline_fraction`` = the engine's throughput times its matmul FLOPs per example over
+  that peak (target >= 0.35); ``throughput_ratio_ceiling`` = pythae's step time over the
+  sum of those timings: the ratio a step of nothing but its matmuls and Adam would reach.
 
 Prints human-readable lines, then a final line holding one JSON object.
 """
@@ -74,7 +80,11 @@ if str(ROOT) not in sys.path:  # run from a checkout without installing
 
 from vae_engine.io import LocalArtifacts, MetricSink  # noqa: E402
 
-TARGETS = {"throughput_ratio_min": 2.5, "abs_elbo_gap_nats_max": 2.0, "iwae_speedup_min": 1.8}
+sys.path.insert(0, str(ROOT / "bench"))
+import roofline  # noqa: E402
+
+TARGETS = {"throughput_ratio_min": 2.5, "abs_elbo_gap_nats_max": 2.0, "iwae_speedup_min": 1.8,
+           "roofline_fraction_min": roofline.ROOFLINE_FRACTION_MIN}
 
 Encode = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 Decode = Callable[[torch.Tensor], torch.Tensor]
@@ -512,6 +522,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         print(f"note: load average {load:.1f} on {cores} cores: with {threads} torch threads "
               "wall-clock figures swing by several x on a shared machine; try --threads 1")
     warm_up(args.device, math.prod(data_shape), args.latent, args.batch)
+    dims = (args.batch, math.prod(data_shape), 512, args.latent)
+    roof_fp32 = roof = None
+    if args.device == "cpu":  # one small product is no yardstick for a GPU
+        roof_fp32 = roof = roofline.measure(*dims)
+        if args.bf16:
+            roof = roofline.measure(*dims, dtype=torch.bfloat16)
+        print(f"matmul roofline ({roof['dtype']}): {roof['peak_gflops']:.1f} GFLOP/s for "
+              f"({dims[0]} x {dims[1]}) by ({dims[1]} x {dims[2]}); the step's 14 products "
+              f"take {roof['matmul_floor_ms']:.2f} ms one by one "
+              f"({roof['flops_per_example'] / 1e6:.2f} MFLOP per example), its Adam update "
+              f"{roof['adam_ms']:.2f} ms")
     out_root = args.pythae_output_dir or tempfile.mkdtemp(prefix="pythae-bench-")
     os.makedirs(out_root, exist_ok=True)
     rows: list[dict[str, Any]] = []
@@ -638,6 +659,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "elbo_gap_nats": abs(result["elbo_gap_nats"]) <= TARGETS["abs_elbo_gap_nats_max"],
         "iwae_speedup": result["iwae_speedup"] >= TARGETS["iwae_speedup_min"],
     }
+    if roof is not None and roof_fp32 is not None:
+        result["roofline"] = roofline.summarise(roof, args.batch, eps_en, eps_py,
+                                                roof_fp32["peak_gflops"])
+        result["roofline_fraction"] = result["roofline"]["engine_fraction"]
+        result["throughput_ratio_ceiling"] = result["roofline"]["throughput_ratio_ceiling"]
+        result["meets_targets"]["roofline_fraction"] = (
+            result["roofline_fraction"] >= TARGETS["roofline_fraction_min"])
     print(f"throughput: engine {eps_en:.1f} / pythae {eps_py:.1f} ex/s (medians); median "
           f"paired ratio {result['throughput_ratio']:.3f} "
           f"(target >= {TARGETS['throughput_ratio_min']})")
@@ -646,6 +674,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(f"IWAE k={k}, n={n_iwae}: pythae {t_py:.3f} s, engine {t_en:.3f} s (medians); "
           f"median paired speedup {result['iwae_speedup']:.2f}x "
           f"(target >= {TARGETS['iwae_speedup_min']})")
+    if "roofline" in result:
+        rl = result["roofline"]
+        print(f"roofline: engine {rl['engine_gflops']:.1f} GFLOP/s = "
+              f"{rl['engine_fraction']:.0%} of the {rl['dtype']} peak (target >= "
+              f"{TARGETS['roofline_fraction_min']:.0%}); pythae {rl['pythae_fraction']:.0%} "
+              f"of the float32 peak; a step of only its matmuls and Adam would be "
+              f"{rl['throughput_ratio_ceiling']:.2f}x pythae")
     print(json.dumps(result))
     return result
 

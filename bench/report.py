@@ -36,8 +36,9 @@ BENCHES = ("engine_vs_pythae", "contention", "metrics_store", "service_overhead"
 # The figures shown for each benchmark (the rest stay in the JSON line).
 FIGURES = {
     "engine_vs_pythae": ("throughput_ratio", "cpu_time_throughput_ratio", "elbo_gap_nats",
-                         "iwae_speedup", "engine_examples_per_s", "pythae_examples_per_s",
-                         "threads", "load_average_1min"),
+                         "iwae_speedup", "roofline_fraction", "throughput_ratio_ceiling",
+                         "engine_examples_per_s", "pythae_examples_per_s", "threads",
+                         "load_average_1min"),
     "contention": ("ratio", "alone", "hog", "cpus", "load_average"),
     "metrics_store": ("ingest_points_per_s", "query_median_ms", "points"),
     "service_overhead": ("train_s", "api_s", "overhead_ratio"),
