@@ -16,7 +16,8 @@
 # Then, with the lines appended to bench/gpu_results.jsonl: python bench/report.py --gpu
 # bench/gpu_results.jsonl rewrites the README's GPU table.
 # PARTS="tests batch64 sweep multijob bf16 compile" (the default) picks parts; MODES="eager graph"
-# (the default) the sweep's modes.
+# (the default) the sweep's modes. A lent machine without internet lacks pydantic, pythae and
+# mlxtend: bench/gpu_wheels.sh downloads them here, with the command that installs them there.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUTDIR=${1:-bench/gpu_out}
