@@ -85,6 +85,7 @@ import roofline  # noqa: E402
 
 TARGETS = {"throughput_ratio_min": 2.5, "abs_elbo_gap_nats_max": 2.0, "iwae_speedup_min": 1.8,
            "roofline_fraction_min": roofline.ROOFLINE_FRACTION_MIN}
+HIDDEN = 512  # pythae's default MLP: 784-512-z
 
 Encode = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 Decode = Callable[[torch.Tensor], torch.Tensor]
@@ -183,10 +184,10 @@ def _dist_version(name: str) -> str | None:
 def warm_up(device: str, n_in: int, latent: int, batch: int, seconds: float = 1.0) -> None:
     """Untimed Adam steps on a same-shaped MLP: thread pools, kernels and allocator warm."""
     g = torch.Generator().manual_seed(12345)
-    enc = torch.nn.Sequential(torch.nn.Linear(n_in, 512), torch.nn.ReLU(),
-                              torch.nn.Linear(512, 2 * latent)).to(device)
-    dec = torch.nn.Sequential(torch.nn.Linear(latent, 512), torch.nn.ReLU(),
-                              torch.nn.Linear(512, n_in)).to(device)
+    enc = torch.nn.Sequential(torch.nn.Linear(n_in, HIDDEN), torch.nn.ReLU(),
+                              torch.nn.Linear(HIDDEN, 2 * latent)).to(device)
+    dec = torch.nn.Sequential(torch.nn.Linear(latent, HIDDEN), torch.nn.ReLU(),
+                              torch.nn.Linear(HIDDEN, n_in)).to(device)
     opt = torch.optim.Adam([*enc.parameters(), *dec.parameters()], lr=1e-3)
     x = torch.rand(batch, n_in, generator=g).to(device)
     end = time.perf_counter() + seconds
@@ -346,7 +347,7 @@ def engine_spec(args, seed: int) -> dict[str, Any]:
     return {
         "name": "bench-vs-pythae",
         "dataset": {"name": "mnist5k"},
-        "model": {"arch": "mlp", "latent_dim": args.latent, "hidden": [512],
+        "model": {"arch": "mlp", "latent_dim": args.latent, "hidden": [HIDDEN],
                   "activation": "relu"},
         "likelihood": {"kind": "bernoulli"},
         "kl": {"schedule": {"kind": "constant", "beta": 1.0}, "reduction": "sum"},
@@ -514,7 +515,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
           f"device {args.device}, threads {threads}, python {platform.python_version()}, "
           f"load average {_load_average()}")
     print(f"mnist5k: train {tuple(x_train.shape)}, test {tuple(x_test.shape)}; "
-          f"MLP {math.prod(data_shape)}-512-{args.latent}, batch {args.batch}, "
+          f"MLP {math.prod(data_shape)}-{HIDDEN}-{args.latent}, batch {args.batch}, "
           f"epochs {args.epochs}, Adam lr {args.lr}; IWAE k={k} on {n_iwae} test examples")
 
     load, cores = _load_average(), os.cpu_count() or 1
@@ -522,7 +523,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         print(f"note: load average {load:.1f} on {cores} cores: with {threads} torch threads "
               "wall-clock figures swing by several x on a shared machine; try --threads 1")
     warm_up(args.device, math.prod(data_shape), args.latent, args.batch)
-    dims = (args.batch, math.prod(data_shape), 512, args.latent)
+    dims = (args.batch, math.prod(data_shape), HIDDEN, args.latent)
     roof_fp32 = roof = None
     if args.device == "cpu":  # one small product is no yardstick for a GPU
         roof_fp32 = roof = roofline.measure(*dims)
@@ -659,7 +660,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "elbo_gap_nats": abs(result["elbo_gap_nats"]) <= TARGETS["abs_elbo_gap_nats_max"],
         "iwae_speedup": result["iwae_speedup"] >= TARGETS["iwae_speedup_min"],
     }
-    if roof is not None and roof_fp32 is not None:
+    if roof is not None and roof_fp32 is not None:  # both or neither (CPU runs)
         result["roofline"] = roofline.summarise(roof, args.batch, eps_en, eps_py,
                                                 roof_fp32["peak_gflops"])
         result["roofline_fraction"] = result["roofline"]["engine_fraction"]
