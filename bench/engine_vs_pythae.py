@@ -49,7 +49,13 @@ Measured:
   step's 14 matrix products and the engine's Adam update timed one by one.
   ``roofline_fraction`` = the engine's throughput times its matmul FLOPs per example over
   that peak (target >= 0.35); ``throughput_ratio_ceiling`` = pythae's step time over the
-  sum of those timings: the ratio a step of nothing but its matmuls and Adam would reach.
+  sum of those timings: the ratio a step of nothing but its matmuls and Adam would reach;
+  After each repeat's two trainings, the same number of steps written out by hand
+  (roofline.BareStep: no autograd, no modules, results in buffers made once; the loss, its
+  gradients, the gradient norm and the same Adam update, float32):
+  ``throughput_ratio_bare_ceiling`` = its examples/s over pythae's, the ratio a framework
+  that cost nothing would reach; ``engine_vs_bare`` = the engine's over its (both the
+  median of the per-repeat ratios).
 
 Prints human-readable lines, then a final line holding one JSON object.
 """
@@ -554,6 +560,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                   f"for {en['examples']} examples (its own per-step examples_per_s, "
                   f"time-weighted: {en['sink_examples_per_s']:.1f})")
 
+            if args.device == "cpu":  # the same work with no framework, right after
+                bare = roofline.bare_examples_per_s(*dims, steps=len(batch_sizes(
+                    len(x_train), args.batch, args.epochs)))
+                row["bare_examples_per_s"] = bare
+                print(f"[{r}] bare step (float32, written out by hand): {bare:9.1f} ex/s")
+
             pm, em, el = py["model"], en["model"], en["likelihood"]
             e_py = test_elbo(pythae_encode(pm), pythae_logits(pm), x_test, args.elbo_samples,
                              seed)
@@ -665,6 +677,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                                                 roof_fp32["peak_gflops"])
         result["roofline_fraction"] = result["roofline"]["engine_fraction"]
         result["throughput_ratio_ceiling"] = result["roofline"]["throughput_ratio_ceiling"]
+        result["bare_examples_per_s"] = median(col("bare_examples_per_s"))
+        result["throughput_ratio_bare_ceiling"] = paired("bare_examples_per_s",
+                                                         "pythae_examples_per_s")
+        result["engine_vs_bare"] = paired("engine_examples_per_s", "bare_examples_per_s")
         result["meets_targets"]["roofline_fraction"] = (
             result["roofline_fraction"] >= TARGETS["roofline_fraction_min"])
     print(f"throughput: engine {eps_en:.1f} / pythae {eps_py:.1f} ex/s (medians); median "
@@ -681,7 +697,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
               f"{rl['engine_fraction']:.0%} of the {rl['dtype']} peak (target >= "
               f"{TARGETS['roofline_fraction_min']:.0%}); pythae {rl['pythae_fraction']:.0%} "
               f"of the float32 peak; a step of only its matmuls and Adam would be "
-              f"{rl['throughput_ratio_ceiling']:.2f}x pythae")
+              f"{rl['throughput_ratio_ceiling']:.2f}x pythae; the bare step ran at "
+              f"{result['throughput_ratio_bare_ceiling']:.2f}x pythae, the engine at "
+              f"{result['engine_vs_bare']:.0%} of the bare step's speed (paired medians)")
     print(json.dumps(result))
     return result
 

@@ -37,6 +37,7 @@ BENCHES = ("engine_vs_pythae", "contention", "metrics_store", "service_overhead"
 FIGURES = {
     "engine_vs_pythae": ("throughput_ratio", "cpu_time_throughput_ratio", "elbo_gap_nats",
                          "iwae_speedup", "roofline_fraction", "throughput_ratio_ceiling",
+                         "throughput_ratio_bare_ceiling", "engine_vs_bare",
                          "engine_examples_per_s", "pythae_examples_per_s", "threads",
                          "load_average_1min"),
     "contention": ("ratio", "alone", "hog", "cpus", "load_average"),

@@ -21,6 +21,16 @@ the dispatched shapes in tests/engine/test_bench_roofline.py).
   to pythae's measured step time, ``throughput_ratio_ceiling``, is the largest
   ``throughput_ratio`` possible if the loss, autograd and Python cost nothing and the caches
   were as warm as in these timings.
+- :func:`bare_examples_per_s`: a whole training run of the benchmark's VAE written out by
+  hand (:class:`BareStep`): each step a batch gathered from a training set of the
+  benchmark's size, the 14 products, the reparameterisation, the Bernoulli and KL terms and
+  their gradients, the gradient norm (the engine logs it at every step) and the same Adam
+  update, with no autograd, no modules, and every array the step computes written into a
+  buffer made once (only the loss's reductions allocate: the BCE's elementwise term and a
+  few scalars). It is the step's work in the caches a real loop leaves: engine_vs_pythae
+  runs it after each repeat's two trainings, for as many steps, and its ratio to pythae's
+  speed, ``throughput_ratio_bare_ceiling``, is the ratio a framework with no overhead at all
+  would reach on this machine.
 """
 
 from __future__ import annotations
@@ -30,6 +40,8 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+
+from vae_engine.adam_step import FusedAdamStep
 
 ROOFLINE_FRACTION_MIN = 0.35  # issue 14, "(>= 35% of the matmul roofline)"
 
@@ -92,8 +104,6 @@ def _best_ms(fn: Callable[[], Any], device: str, reps: int, rounds: int) -> floa
 
 def adam_update(d: int, h: int, z: int, device: str) -> Callable[[], None]:
     """One call of the engine's Adam step on parameters shaped like the MLP's."""
-    from vae_engine.adam_step import FusedAdamStep
-
     g = torch.Generator(device="cpu").manual_seed(0)
     shapes = [s for _, i, o in layers(d, h, z) for s in ((o, i), (o,))]  # weight, bias
     params = [torch.nn.Parameter(torch.randn(*s, generator=g).to(device)) for s in shapes]
@@ -102,6 +112,102 @@ def adam_update(d: int, h: int, z: int, device: str) -> Callable[[], None]:
     opt = torch.optim.Adam(params, lr=1e-3, fused=True)
     opt.step()  # creates the state; FusedAdamStep's own path from the next call on
     return FusedAdamStep(opt)
+
+
+class BareStep:
+    """One Adam step of the benchmark's VAE (Bernoulli decoder, beta = 1, batch-mean loss),
+    its backward derived by hand. Parameters as nn.Linear keeps them: weight (out x in)."""
+
+    def __init__(self, b: int, d: int, h: int, z: int, n_train: int = 4000, seed: int = 0):
+        g = torch.Generator().manual_seed(seed)
+        self.b, self.z, self.n_train = b, z, n_train
+        self.x_train = torch.rand(n_train, d, generator=g)
+        shapes = [s for _, i, o in layers(d, h, z) for s in ((o, i), (o,))]
+        self.params = [torch.nn.Parameter(torch.randn(*s, generator=g) / s[-1] ** 0.5)
+                       for s in shapes]
+        for p in self.params:
+            p.grad = torch.zeros_like(p)
+        self.optimizer = torch.optim.Adam(self.params, lr=1e-3, fused=True)
+        self.optimizer.step()  # the state; FusedAdamStep from here on, as in the engine
+        self.adam = FusedAdamStep(self.optimizer)
+        e = torch.empty
+        self.a1, self.h, self.a2, self.hd = e(b, h), e(b, h), e(b, h), e(b, h)
+        self.mu, self.lv, self.std, self.eps, self.zs = (e(b, z) for _ in range(5))
+        self.logits, self.dl = e(b, d), e(b, d)
+        self.dh, self.dhd, self.dz = e(b, h), e(b, h), e(b, z)
+        self.dmu, self.dlv, self.tmp = e(b, z), e(b, z), e(b, z)
+        self.mask, self.x, self.idx = e(b, h), e(b, d), torch.empty(b, dtype=torch.long)
+        self.step_no = 0
+
+    @torch.no_grad()
+    def forward_backward(self, x: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+        """Fill every parameter's .grad with the gradient of the batch-mean negative ELBO
+        at ``x`` with noise ``eps``; return that loss."""
+        w1, b1, wm, bm, wl, bl, wd, bd, wo, bo = self.params
+        gw1, gb1, gwm, gbm, gwl, gbl, gwd, gbd, gwo, gbo = (p.grad for p in self.params)
+        n = x.shape[0]
+        torch.addmm(b1, x, w1.t(), out=self.a1)
+        torch.clamp_min(self.a1, 0, out=self.h)
+        torch.addmm(bm, self.h, wm.t(), out=self.mu)
+        torch.addmm(bl, self.h, wl.t(), out=self.lv)
+        torch.mul(self.lv, 0.5, out=self.std).exp_()
+        torch.addcmul(self.mu, self.std, eps, out=self.zs)
+        torch.addmm(bd, self.zs, wd.t(), out=self.a2)
+        torch.clamp_min(self.a2, 0, out=self.hd)
+        torch.addmm(bo, self.hd, wo.t(), out=self.logits)
+        # loss: BCE with logits summed over pixels + the Gaussian KL, both batch means
+        distortion = torch.nn.functional.binary_cross_entropy_with_logits(
+            self.logits, x, reduction="sum")
+        var = self.std * self.std  # exp(lv)
+        kl = 0.5 * (self.mu.square().sum() + var.sum() - self.lv.sum()) - 0.5 * n * self.z
+        # backward
+        torch.sigmoid(self.logits, out=self.dl).sub_(x).div_(n)
+        torch.mm(self.dl.t(), self.hd, out=gwo)
+        torch.sum(self.dl, 0, out=gbo)
+        torch.mm(self.dl, wo, out=self.dhd)
+        torch.gt(self.a2, 0, out=self.mask)
+        self.dhd.mul_(self.mask)
+        torch.mm(self.dhd.t(), self.zs, out=gwd)
+        torch.sum(self.dhd, 0, out=gbd)
+        torch.mm(self.dhd, wd, out=self.dz)
+        torch.add(self.dz, self.mu, alpha=1.0 / n, out=self.dmu)  # d/dmu: dz + mu / n
+        # d/dlv: dz * eps * std / 2 + (exp(lv) - 1) / (2n)
+        torch.mul(self.dz, eps, out=self.dlv).mul_(self.std).mul_(0.5)
+        torch.sub(var, 1.0, out=self.tmp)
+        self.dlv.add_(self.tmp, alpha=0.5 / n)
+        torch.mm(self.dmu.t(), self.h, out=gwm)
+        torch.sum(self.dmu, 0, out=gbm)
+        torch.mm(self.dlv.t(), self.h, out=gwl)
+        torch.sum(self.dlv, 0, out=gbl)
+        torch.mm(self.dmu, wm, out=self.dh)
+        self.dh.addmm_(self.dlv, wl)
+        torch.gt(self.a1, 0, out=self.mask)
+        self.dh.mul_(self.mask)
+        torch.mm(self.dh.t(), x, out=gw1)
+        torch.sum(self.dh, 0, out=gb1)
+        return (distortion + kl) / n
+
+    @torch.no_grad()
+    def __call__(self) -> None:
+        start = (self.step_no * self.b) % (self.n_train - self.b + 1)
+        self.step_no += 1
+        torch.arange(start, start + self.b, out=self.idx)
+        torch.index_select(self.x_train, 0, self.idx, out=self.x)
+        self.eps.normal_()
+        self.forward_backward(self.x, self.eps)
+        torch._foreach_norm([p.grad for p in self.params])
+        self.adam()
+
+
+def bare_examples_per_s(b: int, d: int, h: int, z: int, steps: int, warm_up: int = 5) -> float:
+    """Examples/s of ``steps`` bare steps (float32, on the CPU), after ``warm_up`` more."""
+    step = BareStep(b, d, h, z)
+    for _ in range(warm_up):
+        step()
+    t = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return steps * b / (time.perf_counter() - t)
 
 
 def measure(b: int, d: int, h: int, z: int, dtype: torch.dtype = torch.float32,

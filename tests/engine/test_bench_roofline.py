@@ -102,3 +102,68 @@ def test_measure_and_summarise_give_consistent_figures():
     assert out["throughput_ratio_ceiling"] == pytest.approx(4.0)
     assert out["engine_fraction"] == pytest.approx(0.3)  # 3 GFLOP/s of 10
     assert out["pythae_fraction"] == pytest.approx(0.05)  # 1 GFLOP/s of the float32 20
+
+
+def _reference_loss(params, x, eps):
+    """The benchmark objective with autograd: batch mean of BCE-with-logits summed over
+    pixels plus the Gaussian KL, for nn.Linear-shaped weights."""
+    f = torch.nn.functional
+    w1, b1, wm, bm, wl, bl, wd, bd, wo, bo = params
+    h = f.relu(f.linear(x, w1, b1))
+    mu, lv = f.linear(h, wm, bm), f.linear(h, wl, bl)
+    z = mu + torch.exp(0.5 * lv) * eps
+    logits = f.linear(f.relu(f.linear(z, wd, bd)), wo, bo)
+    nll = f.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(1)
+    kl = 0.5 * (mu.square() + lv.exp() - 1 - lv).sum(1)
+    return (nll + kl).mean()
+
+
+def test_the_bare_step_computes_the_loss_and_gradients_autograd_gives():
+    roofline = _load("roofline")
+    b, d, h, z = 8, 20, 12, 3
+    bare = roofline.BareStep(b, d, h, z, n_train=40)
+    g = torch.Generator().manual_seed(1)
+    x, eps = torch.rand(b, d, generator=g), torch.randn(b, z, generator=g)
+    x[:, :5] = torch.bernoulli(x[:, :5])  # exact 0s and 1s as well as grey levels
+    loss = bare.forward_backward(x, eps)
+    ref_params = [p.detach().clone().requires_grad_() for p in bare.params]
+    ref = _reference_loss(ref_params, x, eps)
+    ref.backward()
+    assert loss.item() == pytest.approx(ref.item(), rel=1e-6)
+    for p, q in zip(bare.params, ref_params, strict=True):
+        torch.testing.assert_close(p.grad, q.grad, rtol=1e-5, atol=1e-6)
+    # the ReLU masks matter: some hidden units are off for some examples
+    assert 0 < (bare.a1 > 0).float().mean() < 1
+
+
+def test_a_bare_step_is_one_adam_update_with_those_gradients():
+    roofline = _load("roofline")
+    b, d, h, z = 8, 20, 12, 3
+    bare = roofline.BareStep(b, d, h, z, n_train=40)
+    twin = [torch.nn.Parameter(p.detach().clone()) for p in bare.params]
+    opt = torch.optim.Adam(twin, lr=1e-3)
+    for p, q in zip(bare.params, twin, strict=True):  # the state after its first step
+        q.grad = p.grad.clone()
+    opt.step()
+    for p, q in zip(bare.params, twin, strict=True):  # BareStep's own first step did this
+        torch.testing.assert_close(p.detach(), q.detach())
+    torch.manual_seed(3)
+    eps = torch.randn(b, z)
+    torch.manual_seed(3)
+    bare()  # batch 0 of its data, noise drawn like eps
+    for q in twin:
+        q.grad = None
+    _reference_loss(twin, bare.x_train[:b], eps).backward()
+    opt.step()
+    for p, q in zip(bare.params, twin, strict=True):
+        torch.testing.assert_close(p.detach(), q.detach(), rtol=1e-5, atol=1e-6)
+
+
+def test_bare_examples_per_s_times_the_steps_it_is_asked_for(monkeypatch):
+    roofline = _load("roofline")
+    calls = []
+    real = roofline.BareStep.__call__
+    monkeypatch.setattr(roofline.BareStep, "__call__",
+                        lambda self: (calls.append(1), real(self))[1])
+    eps = roofline.bare_examples_per_s(8, 20, 12, 3, steps=7, warm_up=2)
+    assert len(calls) == 9 and eps > 0
