@@ -189,6 +189,8 @@ class BareStep:
 
     @torch.no_grad()
     def __call__(self) -> None:
+        # the next b rows of the training set (the engine gathers a shuffled batch: the same
+        # 200 KB copy, from rows spread over the set)
         start = (self.step_no * self.b) % (self.n_train - self.b + 1)
         self.step_no += 1
         torch.arange(start, start + self.b, out=self.idx)
