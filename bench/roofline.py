@@ -102,11 +102,14 @@ def _best_ms(fn: Callable[[], Any], device: str, reps: int, rounds: int) -> floa
     return best * 1e3
 
 
-def adam_update(d: int, h: int, z: int, device: str) -> Callable[[], None]:
-    """One call of the engine's Adam step on parameters shaped like the MLP's."""
+def adam_update(d: int, h: int, z: int, device: str) -> FusedAdamStep:
+    """One call of the engine's Adam step on parameters shaped like the MLP's: nn.Linear's
+    weight (out x in, scaled by 1 / sqrt(in)) and bias for each layer, in forward order
+    (``.optimizer.param_groups[0]["params"]``), each with a small random gradient."""
     g = torch.Generator(device="cpu").manual_seed(0)
     shapes = [s for _, i, o in layers(d, h, z) for s in ((o, i), (o,))]  # weight, bias
-    params = [torch.nn.Parameter(torch.randn(*s, generator=g).to(device)) for s in shapes]
+    params = [torch.nn.Parameter((torch.randn(*s, generator=g) / s[-1] ** 0.5).to(device))
+              for s in shapes]
     for p in params:
         p.grad = torch.randn(p.shape, generator=g).to(device) * 1e-3
     opt = torch.optim.Adam(params, lr=1e-3, fused=True)
@@ -119,17 +122,10 @@ class BareStep:
     its backward derived by hand. Parameters as nn.Linear keeps them: weight (out x in)."""
 
     def __init__(self, b: int, d: int, h: int, z: int, n_train: int = 4000, seed: int = 0):
-        g = torch.Generator().manual_seed(seed)
         self.b, self.z, self.n_train = b, z, n_train
-        self.x_train = torch.rand(n_train, d, generator=g)
-        shapes = [s for _, i, o in layers(d, h, z) for s in ((o, i), (o,))]
-        self.params = [torch.nn.Parameter(torch.randn(*s, generator=g) / s[-1] ** 0.5)
-                       for s in shapes]
-        for p in self.params:
-            p.grad = torch.zeros_like(p)
-        self.optimizer = torch.optim.Adam(self.params, lr=1e-3, fused=True)
-        self.optimizer.step()  # the state; FusedAdamStep from here on, as in the engine
-        self.adam = FusedAdamStep(self.optimizer)
+        self.x_train = torch.rand(n_train, d, generator=torch.Generator().manual_seed(seed))
+        self.adam = adam_update(d, h, z, "cpu")  # the gradients are overwritten at each step
+        self.params: list[torch.nn.Parameter] = self.adam.optimizer.param_groups[0]["params"]
         e = torch.empty
         self.a1, self.h, self.a2, self.hd = e(b, h), e(b, h), e(b, h), e(b, h)
         self.mu, self.lv, self.std, self.eps, self.zs = (e(b, z) for _ in range(5))
