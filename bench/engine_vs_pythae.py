@@ -49,7 +49,7 @@ Measured:
   step's 14 matrix products and the engine's Adam update timed one by one.
   ``roofline_fraction`` = the engine's throughput times its matmul FLOPs per example over
   that peak (target >= 0.35); ``throughput_ratio_ceiling`` = pythae's step time over the
-  sum of those timings: the ratio a step of nothing but its matmuls and Adam would reach;
+  sum of those timings: the ratio a step of nothing but its matmuls and Adam would reach.
   After each repeat's two trainings, the same number of steps written out by hand
   (roofline.BareStep: no autograd, no modules, results in buffers made once; the loss, its
   gradients, the gradient norm and the same Adam update, float32):
